@@ -1,0 +1,66 @@
+"""The run's per-step metrics log: one JSON object per line in RUN_DIR/metrics.jsonl.
+
+It is the daemon's record of what it saw and decided, the input of `autocurriculum replay`, and
+what the exporter can be fed from. One schema, written in one place:
+
+    {
+      "step": 12,                 # 1-based training step (= batch drawn from the stream)
+      "plan_step": 0, "phase": "behaviour", "part": "",
+      "time": 1764057600.1,       # unix seconds when the step's observation was complete
+      "step_seconds": 0.41, "controller_seconds": 0.002,
+      "observation": StepObservation.to_json(),
+      "eval": StepObservation.to_json() | null,      # held-out figures when evaluated this step
+      "tunix": {"loss": 0.1, "kl": 0.002, ...},      # Tunix's own figures when available
+      "requests": [OperatorRequest.to_json(), ...],  # operator inputs handed to decide()
+      "decision": {"action": "none", "reason": "...", "from_step": 0, "to_step": 0,
+                   "factor": "none", "evidence": {...}},
+      "criteria": {"extraction_rate": {"value": 0.9, "comparison": ">=", "threshold": 0.95, "holds": false}},
+      "plateau": {"extraction_rate": {"test": "trend", "statistic": 0.01, "plateaued": true}},
+      "alerts": ["collapse", "no_reward_variance", "nonfinite_rewards"],
+      "hold": false, "rollbacks": 0
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+METRICS_LOG = "metrics.jsonl"
+TRANSITIONS_LOG = "transitions.jsonl"
+
+
+def append_line(path: Path, record: Mapping[str, object]) -> None:
+    """Append one JSON line and flush it to disk, so a kill -9 loses at most the line being written."""
+    line = json.dumps(record, separators=(",", ":"), allow_nan=False, default=_jsonable) + "\n"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_lines(path: Path) -> Iterator[dict[str, object]]:
+    """Yield each complete JSON line; a torn last line (a crash mid-write) is skipped."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.endswith("\n"):
+                return
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not a JSON line: {error.msg}") from error
+
+
+def _jsonable(value: object) -> object:
+    if hasattr(value, "to_json"):
+        return value.to_json()  # type: ignore[no-any-return]
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()  # type: ignore[no-any-return]
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -266,6 +266,7 @@ class TrainingSpec:
     temperature: float = 1.0
     top_p: float = 1.0
     beta: float = 0.04
+    prompt_template: str = "plain"  # "plain" | "gemma_chat" (see data.render_prompt)
     mesh_fsdp: int = 1
     mesh_tp: int = 1
 

@@ -1,0 +1,203 @@
+"""Build the base model and tokenizer a policy names, and cache the tiny quickstart's warm start.
+
+Two kinds of base:
+- a pretrained Gemma3 (e.g. gemma3_1b_it) from a local path, loaded with Tunix's own loaders: an
+  Orbax/Kaggle checkpoint directory (`params.create_model_from_checkpoint`) or a Hugging Face
+  safetensors directory (`params_safetensors.create_model_from_safe_tensors`);
+- the tiny quickstart model, built from Tunix's own `ModelConfig` with `dataclasses.replace`, a
+  sentencepiece tokenizer trained locally, and a supervised warm start. Both are cached under
+  model.cache_dir keyed by a hash of their recipe, so later runs and tests reuse them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from tunix.models.gemma3 import model as gemma3_model
+
+from autocurriculum.policy import ModelSpec, Policy
+from autocurriculum.tunix_adapter.environment import make_mesh
+from autocurriculum.tunix_adapter.tokenizer import load_sentencepiece, train_sentencepiece
+from autocurriculum.tunix_adapter.warm_start import Example, warm_start
+
+RECIPE_VERSION = 1  # bump when the warm-start code changes what it produces
+GEMMA_PRESETS = ("gemma3_270m", "gemma3_1b_it", "gemma3_1b_pt", "gemma3_4b_it", "gemma3_12b_it", "gemma3_27b_it")
+GEMMA_END_OF_TURN = "<end_of_turn>"
+
+
+@dataclass
+class ModelBundle:
+    """What the GRPO session needs: tokenizer, base model (also the reference), config and mesh."""
+
+    tokenizer: object  # sentencepiece.SentencePieceProcessor
+    base: gemma3_model.Gemma3
+    config: gemma3_model.ModelConfig
+    mesh: jax.sharding.Mesh
+    eos_ids: tuple[int, ...]
+    recipe_key: str
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text))
+
+
+def _expand(path: str, base_dir: Path) -> Path:
+    candidate = Path(os.path.expanduser(path))
+    return candidate if candidate.is_absolute() else (base_dir / candidate)
+
+
+def tiny_config(model: ModelSpec, vocab_size: int) -> gemma3_model.ModelConfig:
+    tiny = model.tiny
+    return dataclasses.replace(
+        gemma3_model.ModelConfig.gemma3_270m(),
+        num_layers=tiny.layers,
+        num_embed=vocab_size,
+        embed_dim=tiny.embed_dim,
+        hidden_dim=tiny.hidden_dim,
+        num_heads=tiny.num_heads,
+        head_dim=tiny.head_dim,
+        num_kv_heads=tiny.num_kv_heads,
+        sliding_window_size=128,
+        param_dtype=jnp.float32,
+    )
+
+
+def tiny_recipe_key(policy: Policy, corpus_recipe: object) -> str:
+    recipe = {
+        "version": RECIPE_VERSION,
+        "tiny": dataclasses.asdict(policy.model.tiny),
+        "warm_start": dataclasses.asdict(policy.model.warm_start),
+        "corpus": corpus_recipe,
+        "max_prompt_tokens": policy.training.max_prompt_tokens,
+        "max_new_tokens": policy.training.max_new_tokens,
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def save_params(model: nnx.Module, path: Path) -> None:
+    """Write the model's parameters as one .npz, atomically (write a temp file, then rename)."""
+    flat = {
+        "/".join(str(part) for part in key): np.asarray(value)
+        for key, value in nnx.to_flat_state(nnx.state(model, nnx.Param))
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
+        np.savez(handle, **{key.replace("/", "__"): value for key, value in flat.items()})
+        handle.flush()
+        os.fsync(handle.fileno())
+    Path(handle.name).replace(path)
+
+
+def load_params(model: nnx.Module, path: Path) -> None:
+    state = nnx.state(model, nnx.Param)
+    flat = dict(nnx.to_flat_state(state))
+    with np.load(path) as archive:
+        for key in flat:
+            name = "__".join(str(part) for part in key)
+            flat[key].value = jnp.asarray(archive[name])
+    nnx.update(model, nnx.from_flat_state(flat))
+
+
+def build_model_bundle(
+    policy: Policy,
+    base_dir: Path,
+    corpus: Callable[[], Sequence[str]],
+    corpus_recipe: object,
+    warm_examples: Callable[[int], Iterator[Sequence[Example]]],
+    log: Callable[..., None],
+) -> ModelBundle:
+    """Build (or load from cache) the tokenizer and base model the policy names."""
+    spec = policy.model
+    mesh = make_mesh(policy.training.mesh_fsdp, policy.training.mesh_tp)
+    if spec.preset == "tiny":
+        return _tiny_bundle(policy, base_dir, mesh, corpus, corpus_recipe, warm_examples, log)
+    return _pretrained_bundle(spec, base_dir, mesh)
+
+
+def _tiny_bundle(policy, base_dir, mesh, corpus, corpus_recipe, warm_examples, log) -> ModelBundle:
+    spec = policy.model
+    key = tiny_recipe_key(policy, corpus_recipe)
+    cache = _expand(spec.cache_dir, base_dir) / f"tiny-{key}"
+    tokenizer_path = cache / "tokenizer.model"
+    params_path = cache / "base.npz"
+    if not tokenizer_path.is_file():
+        log("tokenizer_training", path=str(tokenizer_path), vocab_size=spec.tiny.vocab_size)
+        train_sentencepiece(corpus(), spec.tiny.vocab_size, tokenizer_path, seed=policy.run.seed)
+    tokenizer = load_sentencepiece(tokenizer_path, "model.tokenizer")
+    config = tiny_config(spec, tokenizer.get_piece_size())
+    with mesh:
+        base = gemma3_model.Gemma3(config, rngs=nnx.Rngs(spec.warm_start.seed))
+        if params_path.is_file():
+            load_params(base, params_path)
+            log("warm_start_cached", path=str(params_path))
+        else:
+            # Gemma3 ties input and output embeddings at std 0.01, which caps every logit near
+            # 128 x 0.01: scale it so training (and later LoRA) can move the output distribution.
+            embedding = base.embedder.input_embedding
+            embedding.value = embedding.value * spec.tiny.embedding_scale
+            log("warm_start_started", steps=spec.warm_start.steps, path=str(params_path))
+            loss = warm_start(
+                base,
+                tokenizer,
+                warm_examples(spec.warm_start.seed),
+                spec.warm_start,
+                sequence_length=policy.training.max_prompt_tokens + policy.training.max_new_tokens,
+                progress=lambda step, loss, seconds: log(
+                    "warm_start_progress", step=step, loss=round(loss, 4), seconds=round(seconds, 1)
+                ),
+            )
+            save_params(base, params_path)
+            log("warm_start_finished", loss=round(loss, 4), path=str(params_path))
+    return ModelBundle(tokenizer, base, config, mesh, (tokenizer.eos_id(),), key)
+
+
+def _pretrained_bundle(spec: ModelSpec, base_dir: Path, mesh) -> ModelBundle:
+    from tunix.models.gemma3 import params as gemma3_params
+    from tunix.models.gemma3 import params_safetensors
+
+    if spec.preset not in GEMMA_PRESETS:
+        raise ValueError(f"model.preset: unknown Gemma3 preset {spec.preset!r}; one of {', '.join(GEMMA_PRESETS)}")
+    config = getattr(gemma3_model.ModelConfig, spec.preset)()
+    if not spec.weights:
+        raise FileNotFoundError("model.weights: empty; set it to a local Orbax checkpoint or safetensors directory")
+    weights = _expand(spec.weights, base_dir)
+    if not weights.exists():
+        raise FileNotFoundError(f"model.weights: {str(weights)!r} does not exist (weights cannot be downloaded here)")
+    kind = spec.weights_format or detect_weights_format(weights)
+    tokenizer = load_sentencepiece(_expand(spec.tokenizer, base_dir), "model.tokenizer")
+    with mesh:
+        if kind == "safetensors":
+            base = params_safetensors.create_model_from_safe_tensors(str(weights), config, mesh, dtype=jnp.float32)
+        elif kind == "orbax":
+            base = gemma3_params.create_model_from_checkpoint(str(weights), config, mesh, dtype=jnp.float32)
+        else:
+            raise ValueError(f"model.weights_format: {kind!r} is neither 'orbax' nor 'safetensors'")
+    eos = [tokenizer.eos_id()]
+    end_of_turn = tokenizer.piece_to_id(GEMMA_END_OF_TURN)
+    if end_of_turn != tokenizer.unk_id():
+        eos.append(end_of_turn)
+    return ModelBundle(tokenizer, base, config, mesh, tuple(eos), f"{spec.preset}:{weights}")
+
+
+def detect_weights_format(path: Path) -> str:
+    """safetensors when the directory holds *.safetensors files, orbax when it holds Orbax metadata."""
+    if path.is_dir() and any(path.glob("*.safetensors")):
+        return "safetensors"
+    if path.is_dir() and (
+        (path / "_METADATA").exists() or (path / "_CHECKPOINT_METADATA").exists() or (path / "checkpoint").exists()
+    ):
+        return "orbax"
+    raise ValueError(
+        f"model.weights: {str(path)!r} holds neither *.safetensors files nor an Orbax checkpoint "
+        "(_METADATA); set model.weights_format or point at the right directory"
+    )

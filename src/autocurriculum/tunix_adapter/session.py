@@ -1,0 +1,222 @@
+"""One GRPO training run in Tunix: actor (LoRA on the base), reference, rollout, learner.
+
+What the daemon needs and nothing more:
+- `train(batches)`: run GRPO over a finite iterable of batches and return when it is exhausted.
+  The daemon feeds one segment (up to the next checkpoint) at a time, so that when it checkpoints
+  nothing is in flight: Tunix's data thread draws ahead of the optimizer (DESIGN.md, "where the step
+  boundary is"), and only at the end of `train()` are model, optimizer and stream cursor consistent.
+- `set_reward_fns(fns)`: the learner reads `reward_manager.reward_fns` on every batch, so replacing
+  the list between two draws changes the rewards from the next batch on.
+- fresh sampler keys: Tunix's rollout defaults to PRNGKey(0) on every call, which draws nearly the
+  same completions each step; each batch gets a key derived from (run seed, batch number), so a
+  resumed run samples exactly as the uninterrupted one would.
+- `save(dir)` / `restore(dir)`: the trainable parameters and the optimizer state through Orbax.
+- `tunix_metrics()`: Tunix's own figures (loss, KL, reward means) through its external metrics
+  logger hook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import jax
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import qwix
+from flax import nnx
+from tunix.generate.tokenizer_adapter import TokenizerAdapter
+from tunix.rl.grpo.grpo_learner import GRPOConfig, GRPOLearner
+from tunix.rl.rl_cluster import ClusterConfig, RLCluster, RLTrainingConfig, Role
+from tunix.rl.rollout.base_rollout import RolloutConfig
+
+from autocurriculum.policy import Policy
+from autocurriculum.tunix_adapter.model import ModelBundle
+
+RewardFn = Callable[..., list[float]]
+UNBOUNDED_STEPS = 10**9  # the daemon, not Tunix, decides when training stops
+
+
+class GrpoSession:
+    def __init__(self, bundle: ModelBundle, policy: Policy, reward_fns: Sequence[RewardFn]) -> None:
+        self.bundle = bundle
+        self.policy = policy
+        training = policy.training
+        self._seed = policy.run.seed
+        self._batch_number = 0
+        self._tunix_figures: dict[str, float] = {}
+        self._figures_lock = threading.Lock()
+        mesh = bundle.mesh
+        with mesh:
+            self.actor = self._build_actor()
+        self.rollout_config = RolloutConfig(
+            max_tokens_to_generate=training.max_new_tokens,
+            max_prompt_length=training.max_prompt_tokens,
+            kv_cache_size=training.max_prompt_tokens + training.max_new_tokens + 16,
+            eos_tokens=list(bundle.eos_ids),
+            temperature=training.temperature,
+            top_p=training.top_p,
+        )
+        self.cluster = RLCluster(
+            actor=self.actor,
+            reference=bundle.base,
+            tokenizer=TokenizerAdapter(bundle.tokenizer),
+            cluster_config=ClusterConfig(
+                role_to_mesh={Role.ACTOR: mesh, Role.REFERENCE: mesh, Role.ROLLOUT: mesh},
+                rollout_engine="vanilla",
+                training_config=RLTrainingConfig(
+                    actor_optimizer=optax.adamw(training.learning_rate),
+                    eval_every_n_steps=UNBOUNDED_STEPS,
+                    max_steps=UNBOUNDED_STEPS,
+                ),
+                rollout_config=self.rollout_config,
+            ),
+        )
+        self.cluster.with_external_metrics_logger(self._on_tunix_metrics)
+        self._wrap_rollout_with_fresh_keys()
+        self.learner = GRPOLearner(
+            rl_cluster=self.cluster,
+            algo_config=GRPOConfig(num_generations=training.generations_per_prompt, beta=training.beta),
+            reward_fns=list(reward_fns),
+        )
+
+    # ------------------------------------------------------------------ model
+
+    def _build_actor(self) -> nnx.Module:
+        lora = self.policy.model.lora
+        base = self.bundle.base
+        if lora is None:
+            actor = nnx.clone(base)
+            return actor
+        return qwix.apply_lora_to_model(
+            base,
+            qwix.LoraProvider(module_path=lora.target_modules, rank=lora.rank, alpha=lora.alpha),
+            rngs=nnx.Rngs(self._seed + 1),
+            **base.get_model_input(),
+        )
+
+    @property
+    def trained_model(self) -> nnx.Module:
+        """The actor the trainer updates (RLCluster may hold a copy of what it was given)."""
+        return self.cluster.actor_trainer.model
+
+    @property
+    def trainable_filter(self) -> type:
+        return nnx.LoRAParam if self.policy.model.lora is not None else nnx.Param
+
+    def trainable_state(self) -> dict[str, np.ndarray]:
+        """The trainable parameters as flat numpy arrays (what LoRA training must change)."""
+        return {
+            "/".join(str(p) for p in key): np.asarray(value)
+            for key, value in nnx.to_flat_state(nnx.state(self.trained_model, self.trainable_filter))
+        }
+
+    # ------------------------------------------------------------------ rollout keys
+
+    def _wrap_rollout_with_fresh_keys(self) -> None:
+        rollout = self.cluster.rollout
+        original = rollout.generate
+
+        def generate(prompts, rollout_config, **kwargs):
+            key = jax.random.PRNGKey(self._seed * 1_000_003 + self._batch_number)
+            return original(prompts, dataclasses.replace(rollout_config, seed=key), **kwargs)
+
+        rollout.generate = generate
+
+    def set_batch_number(self, number: int) -> None:
+        """Called by the stream just before it yields batch `number` (1-based)."""
+        self._batch_number = number
+
+    # ------------------------------------------------------------------ training
+
+    def train(self, batches: Iterable[dict[str, np.ndarray]]) -> None:
+        with self.bundle.mesh:
+            self.learner.train(batches)
+
+    def set_reward_fns(self, reward_fns: Sequence[RewardFn]) -> None:
+        self.learner.reward_manager.reward_fns = list(reward_fns)
+
+    @property
+    def reward_fn_names(self) -> list[str]:
+        return [fn.__name__ for fn in self.learner.reward_manager.reward_fns]
+
+    def _on_tunix_metrics(self, buffer) -> None:
+        figures: dict[str, float] = {}
+        for name, (value, op) in buffer.metrics.items():
+            try:
+                array = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                continue  # prompts / completions text
+            if array.size == 0:
+                continue
+            scalar = float(op(array)) if op is not None else float(array.mean())
+            if np.isfinite(scalar) and name != "trajectory_ids":
+                figures[name.replace("/", "_")] = scalar
+        with self._figures_lock:
+            self._tunix_figures.update(figures)
+
+    def tunix_metrics(self) -> dict[str, float]:
+        """Tunix's latest figures: rewards, completion lengths, and the actor's loss and KL."""
+        with self._figures_lock:
+            figures = dict(self._tunix_figures)
+        logger = self.cluster.actor_trainer.metrics_logger
+        for name in ("loss", "kl", "perplexity"):
+            for prefix in ("actor", "global"):
+                if logger.metric_exists(prefix, name, "train"):
+                    history = logger.get_metric_history(prefix, name, "train")
+                    if len(history):
+                        figures[name] = float(np.asarray(history[-1]).mean())
+                    break
+        return figures
+
+    # ------------------------------------------------------------------ sampling for evaluation
+
+    def generate(self, prompts: Sequence[str], *, temperature: float, seed: int) -> list[str]:
+        """Sample one completion per prompt from the current actor (greedy when temperature is 0)."""
+        training = self.policy.training
+        sampler = self.cluster.rollout._sampler  # the vanilla rollout's Sampler over the actor
+        kwargs: dict[str, object] = dict(
+            input_strings=list(prompts),
+            max_generation_steps=training.max_new_tokens,
+            max_prompt_length=training.max_prompt_tokens,
+            eos_tokens=list(self.bundle.eos_ids),
+            echo=False,
+        )
+        if temperature > 0:
+            kwargs.update(temperature=temperature, top_p=training.top_p, seed=jax.random.PRNGKey(seed))
+        with self.cluster._get_mesh_and_logical_axis_rules_cm(Role.ROLLOUT):
+            output = sampler(**kwargs)
+        return list(output.text)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _checkpoint_tree(self) -> dict[str, object]:
+        optimizer = self.cluster.actor_trainer.optimizer
+        return {
+            "params": nnx.to_pure_dict(nnx.state(self.trained_model, self.trainable_filter)),
+            "optimizer": nnx.to_pure_dict(nnx.state(optimizer, nnx.optimizer.OptState)),
+        }
+
+    def save(self, directory: Path) -> None:
+        """Write trainable parameters and optimizer state to `directory` (which must not exist)."""
+        checkpointer = ocp.StandardCheckpointer()
+        checkpointer.save(directory.absolute(), self._checkpoint_tree())
+        checkpointer.wait_until_finished()
+        checkpointer.close()
+
+    def restore(self, directory: Path) -> None:
+        target = self._checkpoint_tree()
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        checkpointer = ocp.StandardCheckpointer()
+        restored = checkpointer.restore(directory.absolute(), abstract)
+        checkpointer.close()
+        params = nnx.state(self.trained_model, self.trainable_filter)
+        nnx.replace_by_pure_dict(params, restored["params"])
+        nnx.update(self.trained_model, params)
+        optimizer = self.cluster.actor_trainer.optimizer
+        opt_state = nnx.state(optimizer, nnx.optimizer.OptState)
+        nnx.replace_by_pure_dict(opt_state, restored["optimizer"])
+        nnx.update(optimizer, opt_state)

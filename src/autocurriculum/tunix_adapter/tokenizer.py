@@ -1,0 +1,64 @@
+"""Tokenizers: a local sentencepiece model for the tiny quickstart, or the user's Gemma tokenizer.
+
+The quickstart tokenizer is trained in about a second on text drawn from the policy's own sources,
+with the contract's four tags as user-defined symbols so that emitting a tag is one token, and with
+split digits so arithmetic is learnable. `hard_vocab_limit` is on and the corpus carries filler
+words so the model's vocabulary never exceeds what the tokenizer can decode (DESIGN.md: "piece id
+is out of range").
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Sequence
+from pathlib import Path
+
+import sentencepiece as spm
+
+CONTRACT_SYMBOLS = ("<reasoning>", "</reasoning>", "<answer>", "</answer>")
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+
+
+def train_sentencepiece(texts: Sequence[str], vocab_size: int, model_path: Path, seed: int = 0) -> Path:
+    """Train a unigram sentencepiece model on `texts` and write it to `model_path` (atomically)."""
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    rnd = random.Random(seed)
+    filler = [
+        "".join(rnd.choice(string.ascii_lowercase) for _ in range(rnd.randint(3, 8))) for _ in range(3000)
+    ]
+    lines = list(texts) + [" ".join(rnd.choice(filler) for _ in range(8)) for _ in range(600)]
+    corpus = model_path.with_suffix(".corpus.txt")
+    corpus.write_text("\n".join(line.replace("\n", " ") for line in lines), encoding="utf-8")
+    prefix = model_path.with_suffix(".tmp")
+    spm.SentencePieceTrainer.train(
+        input=str(corpus),
+        model_prefix=str(prefix),
+        vocab_size=vocab_size,
+        user_defined_symbols=list(CONTRACT_SYMBOLS),
+        pad_id=PAD_ID,
+        unk_id=UNK_ID,
+        bos_id=BOS_ID,
+        eos_id=EOS_ID,
+        split_digits=True,
+        hard_vocab_limit=True,
+        random_seed=seed,
+        num_threads=1,
+        minloglevel=2,
+    )
+    Path(str(prefix) + ".model").replace(model_path)
+    Path(str(prefix) + ".vocab").unlink(missing_ok=True)
+    corpus.unlink(missing_ok=True)
+    return model_path
+
+
+def load_sentencepiece(path: Path, field: str) -> spm.SentencePieceProcessor:
+    """Load a sentencepiece model; a missing or unreadable file names the policy field."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{field}: no tokenizer model at {str(path)!r}")
+    processor = spm.SentencePieceProcessor()
+    try:
+        processor.LoadFromSerializedProto(path.read_bytes())
+    except Exception as error:  # sentencepiece raises a bare RuntimeError/OSError
+        raise ValueError(f"{field}: {str(path)!r} is not a sentencepiece model ({error})") from error
+    return processor

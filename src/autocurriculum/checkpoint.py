@@ -1,0 +1,156 @@
+"""Checkpoints that are whole or absent: model, optimizer, controller state and stream cursor together.
+
+Layout under RUN_DIR/checkpoints/:
+
+    step_00000040/
+        model/           written by the model callback (Orbax: trainable params + optimizer state)
+        state.json       daemon state: step, controller state, stream state, counters
+        MANIFEST.json    size and sha256 of every other file, written last
+
+A checkpoint is built in a hidden temporary directory, fsynced, and renamed into place, so a kill -9
+or a full disk leaves either the previous checkpoints untouched or a complete new one; never a
+half-written one under a real name. On resume the newest checkpoint whose manifest verifies is used;
+a corrupt newest one is reported and skipped in favour of the previous good one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+CHECKPOINTS = "checkpoints"
+MANIFEST = "MANIFEST.json"
+STATE = "state.json"
+MODEL = "model"
+_NAME = re.compile(r"^step_(\d{8})$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written or read; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    step: int
+    path: Path
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / MODEL
+
+    def read_state(self) -> dict[str, object]:
+        return json.loads((self.path / STATE).read_text(encoding="utf-8"))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(root: Path) -> Iterator[Path]:
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.name != MANIFEST:
+            yield path
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in [*root.rglob("*"), root]:
+        flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0)
+        fd = os.open(path, flags)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class CheckpointStore:
+    """Writes, lists, verifies and prunes the checkpoints of one run directory."""
+
+    def __init__(self, run_dir: Path, keep: int) -> None:
+        self.root = run_dir / CHECKPOINTS
+        self.keep = max(1, keep)
+
+    def save(self, step: int, state: Mapping[str, object], save_model: Callable[[Path], None]) -> Checkpoint:
+        """Write checkpoint `step` atomically; on any failure remove the partial copy and raise."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.root / f"step_{step:08d}"
+        staging = self.root / f".tmp-step_{step:08d}-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            staging.mkdir()
+            save_model(staging / MODEL)
+            (staging / STATE).write_text(json.dumps(state, sort_keys=True, allow_nan=False), encoding="utf-8")
+            manifest = {
+                str(path.relative_to(staging)): {"size": path.stat().st_size, "sha256": _sha256(path)}
+                for path in _files(staging)
+            }
+            (staging / MANIFEST).write_text(json.dumps({"step": step, "files": manifest}, sort_keys=True))
+            _fsync_tree(staging)
+            if final.exists():  # a resumed run reaching the same step again: replace it whole
+                shutil.rmtree(final)
+            staging.rename(final)
+            _fsync_tree(self.root)
+        except BaseException as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(error, OSError):
+                raise CheckpointError(f"could not write checkpoint {final}: {error.strerror or error}") from error
+            raise
+        self._prune()
+        return Checkpoint(step, final)
+
+    def all(self) -> list[Checkpoint]:
+        """Every checkpoint under a real name, newest first (whether it verifies or not)."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for path in self.root.iterdir():
+            match = _NAME.match(path.name)
+            if match and path.is_dir():
+                found.append(Checkpoint(int(match.group(1)), path))
+        return sorted(found, key=lambda c: c.step, reverse=True)
+
+    def verify(self, checkpoint: Checkpoint) -> str | None:
+        """None when the checkpoint is whole, else a sentence saying what is wrong with it."""
+        manifest_path = checkpoint.path / MANIFEST
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            files: dict[str, dict[str, object]] = manifest["files"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            return f"{manifest_path}: unreadable manifest ({error})"
+        if STATE not in files:
+            return f"{manifest_path}: no {STATE} listed"
+        for name, expected in files.items():
+            path = checkpoint.path / name
+            if not path.is_file():
+                return f"{path}: missing"
+            if path.stat().st_size != expected.get("size"):
+                return f"{path}: size {path.stat().st_size}, manifest says {expected.get('size')}"
+            if _sha256(path) != expected.get("sha256"):
+                return f"{path}: checksum does not match the manifest"
+        return None
+
+    def discard_after(self, step: int) -> list[Path]:
+        """Remove checkpoints newer than `step` (a resumed run writes its own future)."""
+        removed = []
+        for checkpoint in self.all():
+            if checkpoint.step > step:
+                shutil.rmtree(checkpoint.path, ignore_errors=True)
+                removed.append(checkpoint.path)
+        return removed
+
+    def _prune(self) -> None:
+        for stale in self.all()[self.keep :]:
+            shutil.rmtree(stale.path, ignore_errors=True)
+        for leftover in self.root.glob(".tmp-step_*"):
+            pid = leftover.name.rsplit("-", 1)[-1]
+            if pid != str(os.getpid()):
+                shutil.rmtree(leftover, ignore_errors=True)

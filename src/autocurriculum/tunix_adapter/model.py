@@ -31,7 +31,7 @@ from autocurriculum.tunix_adapter.environment import make_mesh
 from autocurriculum.tunix_adapter.tokenizer import load_sentencepiece, train_sentencepiece
 from autocurriculum.tunix_adapter.warm_start import Example, warm_start
 
-RECIPE_VERSION = 1  # bump when the warm-start code changes what it produces
+RECIPE_VERSION = 2  # bump when the warm-start code changes what it produces
 GEMMA_PRESETS = ("gemma3_270m", "gemma3_1b_it", "gemma3_1b_pt", "gemma3_4b_it", "gemma3_12b_it", "gemma3_27b_it")
 GEMMA_END_OF_TURN = "<end_of_turn>"
 
@@ -132,7 +132,7 @@ def _tiny_bundle(policy, base_dir, mesh, corpus, corpus_recipe, warm_examples, l
     params_path = cache / "base.npz"
     if not tokenizer_path.is_file():
         log("tokenizer_training", path=str(tokenizer_path), vocab_size=spec.tiny.vocab_size)
-        train_sentencepiece(corpus(), spec.tiny.vocab_size, tokenizer_path, seed=policy.run.seed)
+        train_sentencepiece(corpus(), spec.tiny.vocab_size, tokenizer_path)
     tokenizer = load_sentencepiece(tokenizer_path, "model.tokenizer")
     config = tiny_config(spec, tokenizer.get_piece_size())
     with mesh:
@@ -151,7 +151,7 @@ def _tiny_bundle(policy, base_dir, mesh, corpus, corpus_recipe, warm_examples, l
                 tokenizer,
                 warm_examples(spec.warm_start.seed),
                 spec.warm_start,
-                sequence_length=policy.training.max_prompt_tokens + policy.training.max_new_tokens,
+                max_sequence_length=policy.training.max_prompt_tokens + policy.training.max_new_tokens,
                 progress=lambda step, loss, seconds: log(
                     "warm_start_progress", step=step, loss=round(loss, 4), seconds=round(seconds, 1)
                 ),

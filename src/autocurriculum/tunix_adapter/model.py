@@ -162,31 +162,35 @@ def _tiny_bundle(policy, base_dir, mesh, corpus, corpus_recipe, warm_examples, l
 
 
 def _pretrained_bundle(spec: ModelSpec, base_dir: Path, mesh) -> ModelBundle:
-    from tunix.models.gemma3 import params as gemma3_params
-    from tunix.models.gemma3 import params_safetensors
-
     if spec.preset not in GEMMA_PRESETS:
         raise ValueError(f"model.preset: unknown Gemma3 preset {spec.preset!r}; one of {', '.join(GEMMA_PRESETS)}")
     config = getattr(gemma3_model.ModelConfig, spec.preset)()
     if not spec.weights:
         raise FileNotFoundError("model.weights: empty; set it to a local Orbax checkpoint or safetensors directory")
     weights = _expand(spec.weights, base_dir)
-    if not weights.exists():
-        raise FileNotFoundError(f"model.weights: {str(weights)!r} does not exist (weights cannot be downloaded here)")
-    kind = spec.weights_format or detect_weights_format(weights)
     tokenizer = load_sentencepiece(_expand(spec.tokenizer, base_dir), "model.tokenizer")
-    with mesh:
-        if kind == "safetensors":
-            base = params_safetensors.create_model_from_safe_tensors(str(weights), config, mesh, dtype=jnp.float32)
-        elif kind == "orbax":
-            base = gemma3_params.create_model_from_checkpoint(str(weights), config, mesh, dtype=jnp.float32)
-        else:
-            raise ValueError(f"model.weights_format: {kind!r} is neither 'orbax' nor 'safetensors'")
+    base = load_pretrained(config, weights, spec.weights_format, mesh)
     eos = [tokenizer.eos_id()]
     end_of_turn = tokenizer.piece_to_id(GEMMA_END_OF_TURN)
     if end_of_turn != tokenizer.unk_id():
         eos.append(end_of_turn)
     return ModelBundle(tokenizer, base, config, mesh, tuple(eos), f"{spec.preset}:{weights}")
+
+
+def load_pretrained(config: gemma3_model.ModelConfig, weights: Path, weights_format: str, mesh) -> gemma3_model.Gemma3:
+    """Load Gemma3 weights with Tunix's own loaders; errors name `model.weights` and the path."""
+    from tunix.models.gemma3 import params as gemma3_params
+    from tunix.models.gemma3 import params_safetensors
+
+    if not weights.exists():
+        raise FileNotFoundError(f"model.weights: {str(weights)!r} does not exist (weights cannot be downloaded here)")
+    kind = weights_format or detect_weights_format(weights)
+    with mesh:
+        if kind == "safetensors":
+            return params_safetensors.create_model_from_safe_tensors(str(weights), config, mesh, dtype=jnp.float32)
+        if kind == "orbax":
+            return gemma3_params.create_model_from_checkpoint(str(weights), config, mesh, dtype=jnp.float32)
+    raise ValueError(f"model.weights_format: {kind!r} is neither 'orbax' nor 'safetensors'")
 
 
 def detect_weights_format(path: Path) -> str:

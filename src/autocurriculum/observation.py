@@ -141,10 +141,64 @@ class StepObservation:
         )
 
 
+def _mean(values: Sequence[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def grpo_advantages(rewards: Sequence[float], group_size: int) -> list[float]:
+    """Tunix's GRPO advantage: (r - group mean) / (group std + 1e-6), population std."""
+    advantages: list[float] = []
+    for start in range(0, len(rewards), group_size):
+        group = rewards[start : start + group_size]
+        mean = math.fsum(group) / len(group)
+        std = math.sqrt(math.fsum((r - mean) ** 2 for r in group) / len(group))
+        advantages.extend((r - mean) / (std + 1e-6) for r in group)
+    return advantages
+
+
 def summarize(step: int, records: Sequence[CompletionRecord], group_size: int) -> StepObservation:
     """Roll one step's completion records up into a StepObservation.
 
     Records arrive in Tunix's order: each prompt repeated `group_size` times consecutively, so
-    records[i*G:(i+1)*G] is one GRPO group. Implemented in full by the contract/rewards work.
+    records[i*G:(i+1)*G] is one GRPO group. Non-finite reward values are dropped and counted.
     """
-    raise NotImplementedError
+    n = len(records)
+    metrics: dict[str, float] = {}
+    nonfinite = sum(1 for r in records for v in r.rewards.values() if not math.isfinite(v))
+    if n:
+        metrics[EXTRACTION_RATE] = sum(r.extracted for r in records) / n
+        metrics[STRICT_COMPLIANCE] = sum(r.contract_ok for r in records) / n
+        metrics[REFUSAL_RATE] = sum(r.refused for r in records) / n
+        metrics[MEAN_LENGTH] = math.fsum(r.length_tokens for r in records) / n
+        metrics[RAMBLING_RATE] = sum(r.rambling for r in records) / n
+        metrics[EMPTY_RATE] = sum(r.empty for r in records) / n
+        metrics[DISTINCT_RATIO] = len({r.text_hash for r in records}) / n
+        graded = [r for r in records if r.correct is not None]
+        if graded:
+            metrics[ACCURACY] = sum(bool(r.correct) and r.contract_ok for r in graded) / len(graded)
+            metrics[HALLUCINATION_RATE] = sum(r.hallucination for r in graded) / len(graded)
+            wrong = [r.length_tokens for r in graded if r.extracted and not r.correct]
+            if wrong:
+                metrics[WRONG_ANSWER_LENGTH] = math.fsum(wrong) / len(wrong)
+        totals = [r.total_reward for r in records]
+        metrics[REWARD_MEAN] = math.fsum(totals) / n
+        if group_size > 1 and n % group_size == 0:
+            groups = [totals[i : i + group_size] for i in range(0, n, group_size)]
+            metrics[LEARNABLE_GROUPS] = sum(max(g) - min(g) > 1e-9 for g in groups) / len(groups)
+            metrics[MEAN_ABS_ADVANTAGE] = math.fsum(abs(a) for a in grpo_advantages(totals, group_size)) / n
+    domain_counts: dict[str, int] = {}
+    for r in records:
+        domain_counts[r.domain] = domain_counts.get(r.domain, 0) + 1
+    for domain in domain_counts:
+        of_domain = [r for r in records if r.domain == domain]
+        metrics[DOMAIN_COMPLIANCE_PREFIX + domain] = sum(r.contract_ok for r in of_domain) / len(of_domain)
+        graded = [r for r in of_domain if r.correct is not None]
+        if graded:
+            metrics[DOMAIN_ACCURACY_PREFIX + domain] = sum(bool(r.correct) and r.contract_ok for r in graded) / len(graded)
+    reward_means: dict[str, float] = {}
+    for name in {k for r in records for k in r.rewards}:
+        finite = [r.rewards[name] for r in records if name in r.rewards and math.isfinite(r.rewards[name])]
+        mean = _mean(finite)
+        if mean is not None:
+            reward_means[name] = mean
+    return StepObservation(step, n, metrics, domain_counts, reward_means, nonfinite)

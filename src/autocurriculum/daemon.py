@@ -89,7 +89,7 @@ class Daemon:
 
         from autocurriculum import control, exporter, logs
 
-        self.inbox = control.ControlInbox(self.run_dir)
+        self.inbox = control.ControlInbox(self.run_dir, self.log)
         self.registry = CollectorRegistry()
         self.exporter = exporter.Exporter(self.registry, self.policy, self.plan)
         self._server = None
@@ -138,7 +138,8 @@ class Daemon:
                 signal.signal(signum, self._stop_handler)
 
     def _build(self) -> None:
-        from autocurriculum import controller, data, logs, rewards
+        from autocurriculum import controller, logs, rewards
+        from autocurriculum.library import SourceLibrary
         from autocurriculum.tunix_adapter import GrpoSession, build_model_bundle, configure_jax
 
         base_dir = Path(self.policy.file).resolve().parent
@@ -146,7 +147,7 @@ class Daemon:
         cache_root = Path(os.path.expanduser(self.policy.model.cache_dir))
         cache_root = cache_root if cache_root.is_absolute() else base_dir / cache_root
         configure_jax(cache_root / "jax-compilation")
-        self.library = data.SourceLibrary(self.policy, base_dir=base_dir, cache_dir=cache_root / "data")
+        self.library = SourceLibrary(self.policy, base_dir=base_dir, cache_dir=cache_root / "data")
         self.stream = self.library.stream(
             self.plan[0].mixture,
             seed=self.policy.run.seed,
@@ -330,6 +331,10 @@ class Daemon:
             "tunix": self.session.tunix_metrics(),
             "requests": [r.to_json() for r in requests],
             "decision": decision.to_json(),
+            "operator_results": [
+                {"seq": r.seq, "command": r.command, "result": r.result, "message": r.message}
+                for r in decision.operator_results
+            ],
             **controller.status_fields(decision),
         }
         runlog.append_line(self.run_dir / runlog.METRICS_LOG, record)
@@ -433,6 +438,8 @@ class Daemon:
                 "phase": record["phase"],
                 "part": record["part"],
                 "hold": record.get("hold", False),
+                "hold_reason": self.state.hold_reason,
+                "last_request_seq": self.state.last_request_seq,
                 "done": self.done,
                 "last_decision": record["decision"],
                 "criteria": record.get("criteria", {}),

@@ -61,7 +61,7 @@ class Daemon:
         self._dispatch_seconds = 0.0
         self._last_boundary = time.monotonic()
         self._pending_eval: StepObservation | None = None
-        self._finished_steps: set[int] = set()
+        self._batch_ids: list[str] = []
         self.phase_steps: dict[str, int] = {}
         self.transitions: list[dict[str, object]] = []
 
@@ -279,6 +279,7 @@ class Daemon:
                 return
             items = self.stream.next_batch(batch_size)
             self.step += 1
+            self._batch_ids = [item.id for item in items]
             drew = True
             self.session.set_batch_number(self.step)
             yield data.to_tunix_batch(items)
@@ -326,6 +327,7 @@ class Daemon:
             "time": time.time(),
             "step_seconds": round(step_seconds, 6),
             "controller_seconds": round(controller_seconds, 6),
+            "batch_ids": self._batch_ids,
             "observation": observation.to_json(),
             "eval": evaluation.to_json() if evaluation is not None else None,
             "tunix": self.session.tunix_metrics(),

@@ -1,7 +1,7 @@
 """The output contract, parsed once per completion: every reward and every metric reads this record.
 
-Contract: the completion is exactly `<reasoning>...</reasoning>` followed by `<answer>...</answer>`,
-with only whitespace around them, no nested or repeated tags.
+Contract: the completion is exactly `<reasoning>...</reasoning>` followed by a non-empty
+`<answer>...</answer>`, with only whitespace around them, no nested or repeated tags.
 
 - strict compliance: the whole contract holds;
 - extraction: an `<answer>` tag with non-empty content exists (also when the strict form fails),
@@ -64,9 +64,9 @@ def approximate_tokens(text: str) -> int:
 
 def parse_completion(text: str, count_tokens: Callable[[str], int] | None = None) -> ParsedCompletion:
     """Parse one completion in a single pass over the text."""
-    strict = _STRICT.match(text)
     tags = _TAG.findall(text)
-    strict_ok = strict is not None and len(tags) == 4
+    strict = _STRICT.match(text) if len(tags) == 4 else None  # repeated or nested tags are never strict
+    strict_ok = strict is not None and bool(strict.group(2).strip())  # an empty answer is not a valid one
     if strict is not None:
         reasoning: str | None = strict.group(1)
         answer: str | None = strict.group(2).strip()

@@ -172,7 +172,7 @@ class Daemon:
         self._ensure_signal_handlers()
 
     def _start_fresh(self) -> None:
-        for name in (runlog.METRICS_LOG, runlog.TRANSITIONS_LOG):
+        for name in (runlog.METRICS_LOG, runlog.TRANSITIONS_LOG, runlog.EVAL_LOG):
             (self.run_dir / name).unlink(missing_ok=True)
         for old in self.checkpoints.all():
             self.checkpoints.discard_after(old.step - 1)
@@ -219,7 +219,7 @@ class Daemon:
     def _truncate_logs(self, step: int) -> int:
         """Drop log lines of steps after `step`: the resumed run replays them and writes its own."""
         discarded = 0
-        for name in (runlog.METRICS_LOG, runlog.TRANSITIONS_LOG):
+        for name in (runlog.METRICS_LOG, runlog.TRANSITIONS_LOG, runlog.EVAL_LOG):
             path = self.run_dir / name
             if not path.exists():
                 continue

@@ -30,6 +30,7 @@ from pathlib import Path
 
 METRICS_LOG = "metrics.jsonl"
 TRANSITIONS_LOG = "transitions.jsonl"
+EVAL_LOG = "eval.jsonl"  # held-out figures, one line per evaluation
 
 
 def append_line(path: Path, record: Mapping[str, object]) -> None:

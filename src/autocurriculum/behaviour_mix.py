@@ -69,8 +69,9 @@ def tokenizer_corpus(items: Sequence[WarmItem], seed: int, limit: int = 6000) ->
     rnd = random.Random(seed)
     chosen = list(items) if len(items) <= limit else rnd.sample(list(items), limit)
     lines = []
-    for item in chosen:
+    for index, item in enumerate(chosen):
         lines.append(f"{item.prompt} {freeform_target(item)}")
         lines.append(contract_target(item))
-    lines.append(REFUSAL)
+        if index % 10 == 0:  # every behaviour the warm start teaches appears in proportion
+            lines.append(f"{item.prompt} {REFUSAL}")
     return lines

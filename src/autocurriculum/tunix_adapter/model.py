@@ -31,7 +31,7 @@ from autocurriculum.tunix_adapter.environment import make_mesh
 from autocurriculum.tunix_adapter.tokenizer import load_sentencepiece, train_sentencepiece
 from autocurriculum.tunix_adapter.warm_start import Example, warm_start
 
-RECIPE_VERSION = 2  # bump when the warm-start code changes what it produces
+RECIPE_VERSION = 3  # bump when the warm-start code changes what it produces
 GEMMA_PRESETS = ("gemma3_270m", "gemma3_1b_it", "gemma3_1b_pt", "gemma3_4b_it", "gemma3_12b_it", "gemma3_27b_it")
 GEMMA_END_OF_TURN = "<end_of_turn>"
 

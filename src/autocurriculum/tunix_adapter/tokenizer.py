@@ -25,6 +25,7 @@ def train_sentencepiece(texts: Sequence[str], vocab_size: int, model_path: Path)
     model_path.parent.mkdir(parents=True, exist_ok=True)
     lines = list(texts)
     corpus = model_path.with_suffix(".corpus.txt")
+    # one sentence per line for the trainer; the newline itself is a user-defined symbol
     corpus.write_text("\n".join(line.replace("\n", " ") for line in lines), encoding="utf-8")
     prefix = model_path.with_suffix(".tmp")
     spm.SentencePieceTrainer.train(
@@ -32,13 +33,17 @@ def train_sentencepiece(texts: Sequence[str], vocab_size: int, model_path: Path)
         model_prefix=str(prefix),
         vocab_size=vocab_size,
         model_type="bpe",
-        user_defined_symbols=list(CONTRACT_SYMBOLS),
+        user_defined_symbols=[*CONTRACT_SYMBOLS, "\n"],
+        normalization_rule_name="identity",  # keep newlines and indentation (code prompts need them)
+        remove_extra_whitespaces=False,
+        allow_whitespace_only_pieces=True,
         pad_id=PAD_ID,
         unk_id=UNK_ID,
         bos_id=BOS_ID,
         eos_id=EOS_ID,
         split_digits=True,
         hard_vocab_limit=False,
+        character_coverage=1.0,  # a character dropped as rare decodes as unknown ("⁇ cannot help")
         num_threads=1,
         minloglevel=2,
     )

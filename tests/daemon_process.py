@@ -1,0 +1,66 @@
+"""Start and watch real daemon processes for the end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .conftest import REPO
+
+E2E_POLICY = REPO / "tests" / "policies" / "e2e.toml"
+
+
+def start(run_dir: Path, *sets: str, resume: bool = False, policy: Path = E2E_POLICY) -> subprocess.Popen[str]:
+    args = [sys.executable, "-m", "autocurriculum", "run", str(policy), "--run-dir", str(run_dir)]
+    if resume:
+        args.append("--resume")
+    for item in sets:
+        args += ["--set", item]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    log = open(run_dir.parent / f"{run_dir.name}.{'resume' if resume else 'run'}.{time.time_ns()}.log", "w")
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
+
+
+def lines(path: Path) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return out
+
+
+def wait_for_steps(run_dir: Path, count: int, process: subprocess.Popen[str], timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while len(lines(run_dir / "metrics.jsonl")) < count:
+        if process.poll() is not None:
+            raise AssertionError(f"daemon exited with {process.returncode} before step {count}: {log_of(run_dir)}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no step {count} within {timeout}s")
+        time.sleep(0.1)
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 600) -> int:
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+def kill9(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+
+
+def log_of(run_dir: Path) -> str:
+    logs = sorted(run_dir.parent.glob(f"{run_dir.name}.*.log"))
+    return logs[-1].read_text()[-3000:] if logs else ""

@@ -1,0 +1,84 @@
+"""End to end: real daemon processes driving real Tunix GRPO on the tiny model.
+
+Slow (tens of seconds per run): the first run in a fresh checkout also trains the tokenizer and the
+short warm start of tests/policies/e2e.toml, cached for the rest.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from . import daemon_process as dp
+
+pytestmark = pytest.mark.slow
+STEPS = 40
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("e2e") / "reference"
+    process = dp.start(run_dir, f"run.max_steps={STEPS}")
+    assert dp.finish(process) == 0, dp.log_of(run_dir)
+    return run_dir
+
+
+def test_a_real_grpo_run_switches_by_itself(reference_run: Path) -> None:
+    records = dp.lines(reference_run / "metrics.jsonl")
+    transitions = dp.lines(reference_run / "transitions.jsonl")
+    assert len(records) == STEPS
+    assert [r["step"] for r in records] == list(range(1, STEPS + 1))
+    automatic = [t for t in transitions if t["reason"] in ("criteria_and_plateau", "settled")]
+    assert automatic, transitions
+    first = automatic[0]
+    assert (first["from_step"], first["to_step"], first["factor"]) == (0, 1, "data")
+    switch = next(r for r in records if r["step"] == first["step"])
+    assert all(c["holds"] for c in switch["decision"]["evidence"]["criteria"].values())
+    assert all(p["plateaued"] for p in switch["decision"]["evidence"]["plateau"].values())
+    for t in transitions:  # never both factors
+        assert t["factor"] in ("data", "rewards")
+    assert any(r["tunix"].get("loss") is not None for r in records)  # Tunix's own figures pass through
+    summary = dp.log_of(reference_run)
+    assert "steps, ended in plan step" in summary
+
+
+def test_kill_9_then_resume_replays_the_uninterrupted_run(reference_run: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "killed"
+    process = dp.start(run_dir, f"run.max_steps={STEPS}")
+    dp.wait_for_steps(run_dir, 24, process)
+    dp.kill9(process)
+    resumed = dp.start(run_dir, f"run.max_steps={STEPS}", resume=True)
+    assert dp.finish(resumed) == 0, dp.log_of(run_dir)
+    reference = dp.lines(reference_run / "metrics.jsonl")
+    replayed = dp.lines(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in replayed] == list(range(1, STEPS + 1))
+    for ref, got in zip(reference, replayed):
+        assert got["batch_ids"] == ref["batch_ids"], got["step"]  # the same data position
+        assert got["plan_step"] == ref["plan_step"], got["step"]  # the same plan step
+    assert dp.lines(run_dir / "transitions.jsonl") == dp.lines(reference_run / "transitions.jsonl")
+    assert "run_resumed" in dp.log_of(run_dir)
+
+
+def test_sigterm_finishes_the_step_checkpoints_and_exits_zero(tmp_path: Path) -> None:
+    run_dir = tmp_path / "term"
+    process = dp.start(run_dir, "run.max_steps=500")
+    dp.wait_for_steps(run_dir, 5, process)
+    process.send_signal(signal.SIGTERM)
+    assert dp.finish(process, 120) == 0
+    last = dp.lines(run_dir / "metrics.jsonl")[-1]["step"]
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir() if p.name.startswith("step_"))
+    assert checkpoints[-1] == f"step_{last:08d}"
+
+
+def test_a_second_daemon_on_the_same_run_directory_is_refused(tmp_path: Path) -> None:
+    run_dir = tmp_path / "busy"
+    first = dp.start(run_dir, "run.max_steps=500")
+    dp.wait_for_steps(run_dir, 2, first)
+    second = dp.start(run_dir, "run.max_steps=500")
+    assert dp.finish(second, 120) == 75
+    first.send_signal(signal.SIGTERM)
+    assert dp.finish(first, 120) == 0
+    assert "is in use by daemon pid" in dp.log_of(run_dir) or any(
+        "is in use by daemon pid" in p.read_text() for p in run_dir.parent.glob("busy.*.log"))

@@ -403,9 +403,12 @@ class Daemon:
 
     def _evaluate(self) -> None:
         """Held-out evaluation between segments; its figures join the next step's observation."""
-        from autocurriculum import evaluation
+        from autocurriculum import evaluation, logs
 
-        self._pending_eval = evaluation.evaluate_session(self, step=self.step)
+        try:
+            self._pending_eval = evaluation.evaluate_session(self, step=self.step)
+        except Exception as error:  # evaluation is a view on training, never a reason to stop it
+            self.log.error(logs.ALERT, alert="evaluation_failed", step=self.step, error=f"{type(error).__name__}: {error}")
 
     # ------------------------------------------------------------------ reporting
 

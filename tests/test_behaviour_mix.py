@@ -58,6 +58,6 @@ def test_no_items_is_a_clear_error() -> None:
 
 def test_corpus_holds_every_target_shape() -> None:
     corpus = tokenizer_corpus(ITEMS, seed=0)
-    assert REFUSAL in corpus
+    assert any(line.endswith(REFUSAL) for line in corpus)
     assert any("<answer>" in line for line in corpus)
     assert any("The answer is" in line for line in corpus)

@@ -47,8 +47,10 @@ class StepTiming:
 class Daemon:
     """Drives one run directory through the policy's plan. Build it, then call `run()` once."""
 
-    def __init__(self, policy: Policy, run_dir: Path, *, resume: bool, max_steps: int | None = None) -> None:
+    def __init__(self, policy: Policy, run_dir: Path, *, resume: bool, max_steps: int | None = None,
+                 overrides: Sequence[str] = ()) -> None:
         self.policy = policy
+        self.overrides = list(overrides)
         self.plan: Plan = expand_plan(policy)
         self.run_dir = run_dir
         self.resume = resume
@@ -79,6 +81,9 @@ class Daemon:
             self.log.error(logs.RUN_REFUSED, run_dir=str(self.run_dir), reason=str(error))
             print(f"autocurriculum: {error}", flush=True)
             return EX_TEMPFAIL
+        # what `autocurriculum eval` needs to rebuild this run's model and data
+        (self.run_dir / "run.json").write_text(json.dumps({"policy": str(Path(self.policy.file).resolve()),
+                                                           "overrides": self.overrides}))
         try:
             return self._run_locked()
         finally:
@@ -480,4 +485,5 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"autocurriculum: {error}", flush=True)
         return EX_CONFIG
     run_dir = Path(args.run_dir) if getattr(args, "run_dir", None) else Path(policy.run.run_dir)
-    return Daemon(policy, run_dir, resume=bool(getattr(args, "resume", False))).run()
+    overrides = list(getattr(args, "set", None) or [])
+    return Daemon(policy, run_dir, resume=bool(getattr(args, "resume", False)), overrides=overrides).run()

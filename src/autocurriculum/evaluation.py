@@ -55,3 +55,141 @@ def write_jsonl(path: Path, rows: Sequence[dict[str, object]]) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+# ---------------------------------------------------------------- `autocurriculum eval`
+
+JUDGE_PROMPT = """You are grading one answer of a small model. The model was told to reply only as
+<reasoning>...</reasoning><answer>...</answer>. Score each criterion 0 or 1 and reply as JSON
+{"format": _, "correct": _, "honest": _, "concise": _, "comment": "..."}:
+- format: exactly one reasoning block then one answer block, nothing outside them;
+- correct: the answer matches the gold answer (numbers compare by value);
+- honest: the answer follows from the reasoning; no invented figures, no refusal or dodging;
+- concise: no rambling, no repetition, reasoning no longer than the problem needs.
+Question and instructions: {prompt}
+Model output: {completion}
+Gold answer: {gold}"""
+
+OUTCOMES = ("correct", "wrong", "unformatted", "refused")
+
+
+def outcome(row: dict[str, object]) -> str:
+    if row["refused"]:
+        return "refused"
+    if not row["contract_ok"]:
+        return "unformatted"
+    return "correct" if row["correct"] else "wrong"
+
+
+def figures_by_domain(rows: Sequence[dict[str, object]]) -> dict[str, dict[str, float]]:
+    """Per-domain shares computed directly from the completion rows (what the report prints)."""
+    table: dict[str, dict[str, float]] = {}
+    for domain in sorted({str(r["domain"]) for r in rows} | {"all"}):
+        mine = [r for r in rows if domain == "all" or r["domain"] == domain]
+        if not mine:
+            continue
+        n = len(mine)
+        table[domain] = {
+            "items": n,
+            "extraction": sum(bool(r["extracted"]) for r in mine) / n,
+            "strict": sum(bool(r["contract_ok"]) for r in mine) / n,
+            "refusal": sum(bool(r["refused"]) for r in mine) / n,
+            "accuracy": sum(bool(r["correct"]) and bool(r["contract_ok"]) for r in mine) / n,
+            "mean_length": sum(int(r["length_tokens"]) for r in mine) / n,  # type: ignore[arg-type]
+        }
+    return table
+
+
+def write_report(out: Path, step: int, runs: dict[str, list[dict[str, object]]]) -> Path:
+    """Markdown + PNG + judge-ready JSONL for each decoding."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# autocurriculum held-out report (checkpoint step {step})", ""]
+    figure, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), squeeze=False)
+    for (decoding, rows), axis in zip(runs.items(), axes[0]):
+        write_jsonl(out / f"judge-{decoding}.jsonl", [
+            {"id": r["id"], "domain": r["domain"], "prompt": r["prompt"], "completion": r["completion"],
+             "gold": r["gold"], "outcome": outcome(r)} for r in rows])
+        table = figures_by_domain(rows)
+        lines += [f"## {decoding} decoding", "", "| domain | items | extraction | strict | refusal | accuracy | mean length |",
+                  "|---|---|---|---|---|---|---|"]
+        for domain, f in table.items():
+            lines.append(f"| {domain} | {int(f['items'])} | {f['extraction']:.3f} | {f['strict']:.3f} | {f['refusal']:.3f} "
+                         f"| {f['accuracy']:.3f} | {f['mean_length']:.1f} |")
+        lines += ["", f"Completions for a judge: `judge-{decoding}.jsonl` (prompt, completion, gold).", ""]
+        for kind in OUTCOMES:
+            samples = [r for r in rows if outcome(r) == kind][:3]
+            lines.append(f"### {kind} ({sum(outcome(r) == kind for r in rows)} of {len(rows)})")
+            lines += [f"- gold `{s['gold']}` — `{str(s['completion'])[:300]!s}`".replace("\n", " ") for s in samples] or ["- none"]
+            lines.append("")
+        domains = [d for d in table if d != "all"]
+        for offset, key in enumerate(("extraction", "strict", "accuracy", "refusal")):
+            axis.bar([i + offset * 0.2 for i in range(len(domains))], [table[d][key] for d in domains], width=0.2, label=key)
+        axis.set_xticks([i + 0.3 for i in range(len(domains))], domains)
+        axis.set_ylim(0, 1)
+        axis.set_title(f"{decoding} decoding")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out / "figures.png", dpi=100)
+    plt.close(figure)
+    lines += ["![figures per domain](figures.png)", "", "## Judging prompt", "", "```", JUDGE_PROMPT, "```", ""]
+    report = out / "README.md"
+    report.write_text("\n".join(lines), encoding="utf-8")
+    return report
+
+
+def cmd_eval(args) -> int:  # argparse.Namespace
+    """`autocurriculum eval --run-dir DIR [--checkpoint STEP] [--out DIR]`."""
+    import sys
+
+    from autocurriculum import logs
+    from autocurriculum.checkpoint import CheckpointStore
+    from autocurriculum.library import SourceLibrary
+    from autocurriculum.policy import PolicyError, expand_plan, load
+    from autocurriculum.rewards import RewardDispatcher
+    from autocurriculum.tunix_adapter import GrpoSession, build_model_bundle, configure_jax
+
+    logs.configure()
+    run_dir = Path(args.run_dir)
+    try:
+        run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        print(f"autocurriculum: {run_dir} has no run.json: not a run directory", file=sys.stderr)
+        return 4
+    try:
+        policy = load(Path(run["policy"]), overrides=run.get("overrides", []))
+    except PolicyError as error:
+        print(f"autocurriculum: {error}", file=sys.stderr)
+        return 78
+    store = CheckpointStore(run_dir, policy.run.keep_checkpoints)
+    candidates = [c for c in store.all() if args.checkpoint is None or c.step == args.checkpoint]
+    checkpoint = next((c for c in candidates if store.verify(c) is None), None)
+    if checkpoint is None:
+        print(f"autocurriculum: no good checkpoint{'' if args.checkpoint is None else f' at step {args.checkpoint}'} "
+              f"in {run_dir / 'checkpoints'}", file=sys.stderr)
+        return 66
+    base_dir = Path(policy.file).resolve().parent
+    cache_root = Path(policy.model.cache_dir).expanduser()
+    cache_root = cache_root if cache_root.is_absolute() else base_dir / cache_root
+    configure_jax(cache_root / "jax-compilation")
+    library = SourceLibrary(policy, base_dir=base_dir, cache_dir=cache_root / "data")
+    log = logs.get_logger("autocurriculum.eval")
+    bundle = build_model_bundle(policy, base_dir, library.tokenizer_corpus, library.recipe(), library.warm_start_batches,
+                                log=lambda event, **fields: log.info(event, **fields))
+    dispatcher = RewardDispatcher(count_tokens=bundle.count_tokens)
+    session = GrpoSession(bundle, policy, dispatcher.reward_fns(expand_plan(policy)[0].rewards))
+    session.restore(checkpoint.model_dir)
+    items = library.heldout()
+    if not items:
+        print("autocurriculum: the policy names no [eval] sources", file=sys.stderr)
+        return 78
+    runs = {}
+    for decoding, temperature in (("greedy", 0.0), ("sampled", policy.training.temperature)):
+        _, runs[decoding] = evaluate_items(session, dispatcher, items, temperature, checkpoint.step)
+    report = write_report(Path(args.out), checkpoint.step, runs)
+    print(f"report written to {report}")
+    return 0

@@ -1,25 +1,27 @@
-"""Data: real GSM8K through `datasets`, subsets, generators, and a stream that resumes exactly."""
+"""Data sources and subsets: real GSM8K through `datasets`, generators checked independently, bad input."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
+import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
+from autocurriculum.contract import ANSWER_SEPARATOR
 from autocurriculum.data import (
     DataError,
-    MixtureStream,
+    Item,
     apply_subset,
+    heldout_count,
     load_source,
-    pool_key,
     render_prompt,
     run_program,
-    to_tunix_batch,
+    split_heldout,
 )
-from autocurriculum.policy import Mixture, MixtureComponent, SourceSpec, SubsetSpec
+from autocurriculum.policy import SourceSpec, SubsetSpec
 
 from .conftest import GSM8K, REPO
 
@@ -27,24 +29,55 @@ GSM = SourceSpec(name="gsm8k", kind="gsm8k", domain="math", split="train", path=
 
 
 @pytest.fixture(scope="module")
-def gsm8k_items():
+def gsm8k_items() -> list[Item]:
     return load_source(GSM, seed=0, base_dir=REPO)
 
 
+def write_jsonl(path: Path, rows: list[object]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- GSM8K
+
+
 def test_gsm8k_loads_locally_through_datasets_with_golds_after_the_marker(gsm8k_items) -> None:
-    assert len(gsm8k_items) == 7473
-    first = json.loads((GSM8K / "train.jsonl").open().readline())
-    assert gsm8k_items[0].question == first["question"]
-    assert gsm8k_items[0].answer == first["answer"].split("####")[1].strip()
-    assert "<answer>" in gsm8k_items[0].prompt and gsm8k_items[0].domain == "math"
+    lines = (GSM8K / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(gsm8k_items) == len(lines)
+    for index in (0, 1234, len(lines) - 1):
+        row = json.loads(lines[index])
+        assert gsm8k_items[index].question == row["question"]
+        assert gsm8k_items[index].answer == row["answer"].split("####")[1].strip()
+    assert all("<answer>" in i.prompt and i.domain == "math" for i in gsm8k_items[:50])
     test = load_source(SourceSpec("t", "gsm8k", "math", split="test", path=str(GSM8K)), seed=0, base_dir=REPO)
-    assert len(test) == 1319
+    assert len(test) == len((GSM8K / "test.jsonl").read_text(encoding="utf-8").splitlines())
+    assert not {i.question for i in test} & {i.question for i in gsm8k_items}
 
 
-def test_no_local_path_and_no_network_names_the_setting(monkeypatch) -> None:
+def test_relative_path_resolves_against_the_policy_directory(gsm8k_items) -> None:
+    relative = SourceSpec("gsm8k", "gsm8k", "math", path="gsm8k/train.jsonl")
+    assert load_source(relative, seed=0, base_dir=GSM8K.parent) == gsm8k_items
+
+
+def test_no_local_path_and_the_hub_offline_names_the_setting(monkeypatch) -> None:
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     with pytest.raises(DataError, match=r"sources\.gsm8k\.path"):
-        load_source(SourceSpec("gsm8k", "gsm8k", "math", hub_name="openai/gsm8k", hub_config="main"), seed=0, base_dir=REPO)
+        load_source(SourceSpec("gsm8k", "gsm8k", "math", hub_name="openai/gsm8k", hub_config="main"), seed=0,
+                    base_dir=REPO)
+
+
+def test_an_unreachable_hub_fails_fast_and_names_the_setting(monkeypatch) -> None:
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    started = time.monotonic()
+    with pytest.raises(DataError, match=r"sources\.gsm8k\.path"):
+        load_source(SourceSpec("gsm8k", "gsm8k", "math", hub_name="openai/gsm8k", hub_config="main"), seed=0,
+                    base_dir=REPO)
+    assert time.monotonic() - started < 10
+
+
+# ---------------------------------------------------------------- subsets
 
 
 def test_subset_slices_a_seeded_shuffle(gsm8k_items) -> None:
@@ -52,124 +85,206 @@ def test_subset_slices_a_seeded_shuffle(gsm8k_items) -> None:
     again = apply_subset(gsm8k_items, SubsetSpec(0.0, 0.25), seed=1, source="gsm8k")
     other = apply_subset(gsm8k_items, SubsetSpec(0.0, 0.25), seed=2, source="gsm8k")
     rest = apply_subset(gsm8k_items, SubsetSpec(0.25, 1.0), seed=1, source="gsm8k")
-    assert len(part) == int(0.25 * 7473)
+    assert len(part) == int(0.25 * len(gsm8k_items))
     assert part == again and part != other
     assert not {i.id for i in part} & {i.id for i in rest}
-    assert len(part) + len(rest) == 7473
+    assert {i.id for i in part} | {i.id for i in rest} == {i.id for i in gsm8k_items}
+    head = [i.id for i in gsm8k_items[: len(part)]]
+    assert [i.id for i in part] != head  # a shuffle, not the file's first quarter
 
 
 def test_short_question_filters(gsm8k_items) -> None:
     short = apply_subset(gsm8k_items, SubsetSpec(max_question_chars=150), seed=0, source="gsm8k")
     assert short and all(len(i.question) <= 150 for i in short)
-    assert len(short) < len(gsm8k_items)
+    assert len(short) == sum(len(i.question) <= 150 for i in gsm8k_items)
     words = apply_subset(gsm8k_items, SubsetSpec(max_question_tokens=30), seed=0, source="gsm8k")
-    assert words and all(len(i.question.split()) <= 30 for i in words)
-    with pytest.raises(DataError, match="empty"):
+    assert words and all(len(i.question.split()) <= 30 for i in words) and len(words) < len(gsm8k_items)
+    by_chars_as_tokens = apply_subset(gsm8k_items, SubsetSpec(max_question_tokens=150), seed=0, source="gsm8k",
+                                      count_tokens=len)
+    assert by_chars_as_tokens == short
+    both = apply_subset(gsm8k_items, SubsetSpec(0.0, 0.5, max_question_chars=150), seed=0, source="gsm8k")
+    assert set(both) <= set(short) and len(both) < len(short)
+
+
+def test_empty_and_impossible_subsets_are_clear_errors(gsm8k_items) -> None:
+    with pytest.raises(DataError, match=r"subset of source 'gsm8k' is empty: .*max_question_chars 5"):
         apply_subset(gsm8k_items, SubsetSpec(max_question_chars=5), seed=0, source="gsm8k")
+    with pytest.raises(DataError, match="start < end"):
+        apply_subset(gsm8k_items, SubsetSpec(0.5, 0.2), seed=0, source="gsm8k")
+
+
+# ---------------------------------------------------------------- generators
+
+
+def test_generated_sources_are_deterministic_per_seed() -> None:
+    for kind, domain in (("arithmetic", "math"), ("qa", "qa")):
+        spec = SourceSpec(kind, kind, domain, options={"count": 300})
+        first, again = load_source(spec, seed=4, base_dir=REPO), load_source(spec, seed=4, base_dir=REPO)
+        other = load_source(spec, seed=5, base_dir=REPO)
+        assert first == again
+        assert [i.question for i in first] != [i.question for i in other]
+
+
+ADDS = re.compile(r"buys|found|puts in|on Tuesday")
+
+
+def expected_arithmetic(question: str) -> int:
+    """Recompute a generated word problem's answer from its text alone."""
+    first, _, then = question.partition(" Then ")
+    a, b = (int(x) for x in re.findall(r"\d+", first))
+    value = a + b if ADDS.search(first) else a - b
+    if then:
+        (c,) = (int(x) for x in re.findall(r"\d+", then))
+        value = value + c if "more" in then else value - c
+    return value
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+def test_arithmetic_answers_follow_from_the_question_text(steps: int) -> None:
+    spec = SourceSpec("a", "arithmetic", "math", options={"count": 500, "steps": steps, "max_number": 12})
+    items = load_source(spec, seed=0, base_dir=REPO)
+    assert len(items) == 500 - heldout_count(500)
+    for item in items:
+        numbers = [int(x) for x in re.findall(r"\d+", item.question)]
+        assert len(numbers) == steps + 1 and max(numbers) <= 12
+        assert int(item.answer) == expected_arithmetic(item.question) >= 0
+        assert item.prompt == render_prompt(item.question, "plain")
+
+
+def expected_qa(question: str) -> str:
+    monday = datetime.date(2024, 1, 1)  # a Monday
+    if m := re.fullmatch(r"Today is (\w+)\. What day of the week is it in (\d+) days\?", question):
+        start = next(monday + datetime.timedelta(d) for d in range(7)
+                     if (monday + datetime.timedelta(d)).strftime("%A") == m[1])
+        return (start + datetime.timedelta(int(m[2]))).strftime("%A")
+    if m := re.fullmatch(r"What month comes (\d+) months after (\w+)\?", question):
+        month = datetime.datetime.strptime(m[2], "%B").month
+        return datetime.date(2024, (month - 1 + int(m[1])) % 12 + 1, 1).strftime("%B")
+    if m := re.fullmatch(r"How many centimeters are in (\d+) meters\?", question):
+        return str(int(m[1]) * 100)
+    if m := re.fullmatch(r"How many minutes are in (\d+) hours\?", question):
+        return str(int(m[1]) * 60)
+    m = re.fullmatch(r"(\w+) is (\d+) years old and (\w+) is (\d+) years old\. Who is older\?", question)
+    assert m, question
+    return m[1] if int(m[2]) > int(m[4]) else m[3]
+
+
+def test_qa_answers_follow_from_the_question_text() -> None:
+    items = load_source(SourceSpec("qa", "qa", "qa", options={"count": 400}), seed=2, base_dir=REPO)
+    assert {i.domain for i in items} == {"qa"}
+    for item in items:
+        assert item.answer == expected_qa(item.question)
 
 
 def test_code_items_answers_match_a_fresh_execution(tmp_path: Path) -> None:
-    items = load_source(SourceSpec("code", "code", "code", options={"count": 120}), seed=3, base_dir=REPO, cache_dir=tmp_path)
+    spec = SourceSpec("code", "code", "code", options={"count": 120})
+    items = load_source(spec, seed=3, base_dir=REPO, cache_dir=tmp_path)
     assert items and all(i.domain == "code" for i in items)
-    for item in items[:15]:
+    for item in items[::8]:
         program = item.question.split("\n", 1)[1]
         assert run_program(program).rstrip("\n") == item.answer
-    cached = load_source(SourceSpec("code", "code", "code", options={"count": 120}), seed=3, base_dir=REPO, cache_dir=tmp_path)
-    assert cached == items
+    assert list(tmp_path.glob("code-outputs-*.json"))
+    assert load_source(spec, seed=3, base_dir=REPO, cache_dir=tmp_path) == items
+
+
+def test_a_damaged_code_cache_is_rebuilt(tmp_path: Path) -> None:
+    spec = SourceSpec("code", "code", "code", options={"count": 80})
+    items = load_source(spec, seed=1, base_dir=REPO, cache_dir=tmp_path)
+    (cache,) = tmp_path.glob("code-outputs-*.json")
+    cache.write_text("[1, 2", encoding="utf-8")
+    assert load_source(spec, seed=1, base_dir=REPO, cache_dir=tmp_path) == items
+
+
+def test_programs_run_under_limits() -> None:
+    assert run_program("print(sum(range(5)))") == "10\n"
+    with pytest.raises(DataError, match="did not finish"):
+        run_program("while True:\n    pass", timeout=1.0)
+    with pytest.raises(DataError, match="MemoryError"):
+        run_program("x = bytearray(2 << 30)")
+    with pytest.raises(DataError, match="failed"):
+        run_program("import os; print(os.environ['HOME'])")  # no inherited environment
 
 
 def test_generated_test_split_is_disjoint_from_training() -> None:
     spec = SourceSpec("a", "arithmetic", "math", options={"count": 1000})
     train = load_source(spec, seed=0, base_dir=REPO)
-    test = load_source(SourceSpec("a", "arithmetic", "math", split="test", options={"count": 1000}), seed=0, base_dir=REPO)
-    assert len(train) + len(test) == 1000
+    test = load_source(SourceSpec("a", "arithmetic", "math", split="test", options={"count": 1000}), seed=0,
+                       base_dir=REPO)
+    assert len(train) + len(test) == 1000 and len(test) == heldout_count(1000)
     assert not {i.id for i in train} & {i.id for i in test}
-    qa = load_source(SourceSpec("qa", "qa", "qa", options={"count": 200}), seed=0, base_dir=REPO)
-    assert all(i.answer for i in qa)
+
+
+def test_split_heldout_keeps_the_tail_apart(gsm8k_items) -> None:
+    train, held = split_heldout(gsm8k_items[:100], 30)
+    assert len(train) == 70 and len(held) == 30
+    assert train + held == gsm8k_items[:100]
+    with pytest.raises(DataError, match="cannot hold out 100 of 100"):
+        split_heldout(gsm8k_items[:100], 100)
+
+
+# ---------------------------------------------------------------- user datasets
+
+
+def test_a_local_code_dataset_with_a_field_map(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "train.jsonl", [{"src": "print(1 + 1)", "stdout": "2\n"},
+                                           {"src": "print('a' * 3)", "stdout": "aaa\n"}])
+    spec = SourceSpec("mine", "code", "code", path=str(tmp_path), fields={"program": "src", "answer": "stdout"})
+    items = load_source(spec, seed=0, base_dir=REPO)
+    assert [i.answer for i in items] == ["2", "aaa"]
+    assert items[1].question.endswith("print('a' * 3)") and items[0].domain == "code"
+    for item in items:
+        assert run_program(item.question.split("\n", 1)[1]).rstrip("\n") == item.answer
+
+
+def test_a_local_qa_dataset_joins_accepted_answers(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "qa.jsonl", [{"q": "Capital of France?", "golds": ["Paris", "paris"]},
+                                        {"q": "2 + 2?", "golds": ["4"]}])
+    spec = SourceSpec("qa", "jsonl", "qa", path="qa.jsonl", fields={"question": "q", "answer": "golds"})
+    items = load_source(spec, seed=0, base_dir=tmp_path)
+    assert items[0].answer == f"Paris{ANSWER_SEPARATOR}paris" and items[1].answer == "4"
 
 
 def test_bad_data_files_are_clear_errors(tmp_path: Path) -> None:
     bad = tmp_path / "train.jsonl"
+    spec = SourceSpec("g", "gsm8k", "math", path=str(tmp_path))
     bad.write_text('{"question": "q", "answer": "#### 1"}\n{not json\n')
     with pytest.raises(DataError, match=r"train\.jsonl:2: not a JSON line"):
-        load_source(SourceSpec("g", "gsm8k", "math", path=str(tmp_path)), seed=0, base_dir=REPO)
+        load_source(spec, seed=0, base_dir=REPO)
+    bad.write_text('{"question": "q", "answer": "#### 1"}\n[1, 2]\n')
+    with pytest.raises(DataError, match=r"train\.jsonl:2: a JSON line must be an object"):
+        load_source(spec, seed=0, base_dir=REPO)
     bad.write_text('{"question": "q", "answer": "no marker"}\n')
-    with pytest.raises(DataError, match="item 0.*####"):
-        load_source(SourceSpec("g", "gsm8k", "math", path=str(tmp_path)), seed=0, base_dir=REPO)
+    with pytest.raises(DataError, match=r"train\.jsonl: item 0: .*####"):
+        load_source(spec, seed=0, base_dir=REPO)
     bad.write_text('{"prompt": "q", "answer": "#### 1"}\n')
-    with pytest.raises(DataError, match=r"fields\.question: column 'question' not in the dataset"):
-        load_source(SourceSpec("g", "gsm8k", "math", path=str(tmp_path)), seed=0, base_dir=REPO)
-    with pytest.raises(DataError, match=r"sources\.g\.path: no file"):
+    with pytest.raises(DataError, match=r"sources\.g\.fields\.question: column 'question' not in .*train\.jsonl"):
+        load_source(spec, seed=0, base_dir=REPO)
+    write_jsonl(bad, [{"question": "q", "answer": "#### 1"}, {"question": "r"}])
+    with pytest.raises(DataError, match=r"train\.jsonl: item 1: field 'answer' \(column 'answer'\) is missing"):
+        load_source(spec, seed=0, base_dir=REPO)
+    bad.write_text("\n")
+    with pytest.raises(DataError, match=r"train\.jsonl: no items \(sources\.g is empty\)"):
+        load_source(spec, seed=0, base_dir=REPO)
+    with pytest.raises(DataError, match=r"sources\.g\.path: no file .*nowhere"):
         load_source(SourceSpec("g", "gsm8k", "math", path=str(tmp_path / "nowhere")), seed=0, base_dir=REPO)
 
 
-def pools_and_mixtures():
-    a = load_source(SourceSpec("a", "arithmetic", "math", options={"count": 400}), seed=0, base_dir=REPO)
-    q = load_source(SourceSpec("qa", "qa", "qa", options={"count": 300}), seed=0, base_dir=REPO)
-    whole_a, slice_a = MixtureComponent("a", 1.0), MixtureComponent("a", 1.0, SubsetSpec(0.0, 0.3))
-    pools = {pool_key(whole_a): a, pool_key(slice_a): apply_subset(a, SubsetSpec(0.0, 0.3), 0, "a"),
-             pool_key(MixtureComponent("qa", 1.0)): q}
-    mixtures = [Mixture((slice_a,)), Mixture((whole_a,)),
-                Mixture((MixtureComponent("a", 0.75), MixtureComponent("qa", 0.25)))]
-    return pools, mixtures
-
-
-def test_mixture_proportions_within_binomial_tolerance() -> None:
-    pools, mixtures = pools_and_mixtures()
-    stream = MixtureStream(pools, mixtures[2], seed=5)
-    draws = [item.domain for _ in range(100) for item in stream.next_batch(100)]
-    share = draws.count("qa") / len(draws)
-    assert abs(share - 0.25) < 4 * (0.25 * 0.75 / 10_000) ** 0.5
-
-
-def test_no_repeat_within_an_epoch_and_a_new_epoch_is_reported() -> None:
-    pools, mixtures = pools_and_mixtures()
-    epochs: list[tuple[str, int]] = []
-    stream = MixtureStream(pools, mixtures[0], seed=1, on_epoch=lambda source, epoch: epochs.append((source, epoch)))
-    size = len(pools[pool_key(mixtures[0].components[0])])
-    first = [i.id for i in stream.next_batch(size)]
-    assert len(set(first)) == size and not epochs
-    stream.next_batch(1)
-    assert epochs == [(pool_key(mixtures[0].components[0]), 1)]
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, 30), st.integers(0, 2)), min_size=1, max_size=8), st.integers(0, 7))
-def test_save_restore_continue_gives_the_identical_sequence(segments, cut) -> None:
-    pools, mixtures = pools_and_mixtures()
-    original = MixtureStream(pools, mixtures[segments[0][1]], seed=9)
-    reference: list[str] = []
-    saved = None
-    cut = min(cut, len(segments) - 1)
-    for index, (count, mixture) in enumerate(segments):
-        if index == cut:
-            saved = (json.loads(json.dumps(original.state())), original.mixture)
-            reference_after: list[str] = []
-        original.set_mixture(mixtures[mixture])
-        ids = [i.id for i in original.next_batch(count)]
-        reference.extend(ids)
-        if index >= cut:
-            reference_after.extend(ids)
-    assert saved is not None
-    state, mixture_at_cut = saved
-    resumed = MixtureStream(pools, mixture_at_cut, seed=9)
-    resumed.restore(state)
-    replayed: list[str] = []
-    for count, mixture in segments[cut:]:
-        resumed.set_mixture(mixtures[mixture])
-        replayed.extend(i.id for i in resumed.next_batch(count))
-    assert replayed == reference_after
-
-
-def test_tunix_batch_is_numpy_arrays() -> None:
-    pools, mixtures = pools_and_mixtures()
-    batch = to_tunix_batch(MixtureStream(pools, mixtures[2], seed=0).next_batch(4))
-    assert set(batch) == {"prompts", "answer", "domain", "id"}
-    assert all(hasattr(v, "dtype") and len(v) == 4 for v in batch.values())
+def test_bad_source_settings_are_clear_errors() -> None:
+    with pytest.raises(DataError, match=r"sources\.x\.kind: unknown kind 'csv'"):
+        load_source(SourceSpec("x", "csv", "math"), seed=0, base_dir=REPO)
+    with pytest.raises(DataError, match=r"sources\.a\.options\.count: must be a positive integer \(got 'many'\)"):
+        load_source(SourceSpec("a", "arithmetic", "math", options={"count": "many"}), seed=0, base_dir=REPO)
+    with pytest.raises(DataError, match=r"sources\.a\.options\.count: 50 items leave none for training"):
+        load_source(SourceSpec("a", "arithmetic", "math", options={"count": 50}), seed=0, base_dir=REPO)
+    with pytest.raises(DataError, match=r"sources\.a\.split: 'validation'"):
+        load_source(SourceSpec("a", "arithmetic", "math", split="validation"), seed=0, base_dir=REPO)
 
 
 def test_prompt_templates_carry_the_contract() -> None:
-    assert "<answer>" in render_prompt("2+2?", "plain")
-    assert render_prompt("2+2?", "gemma_chat").startswith("<start_of_turn>user")
+    plain = render_prompt("2+2?", "plain")
+    assert "<answer>" in plain and plain.endswith("Question: 2+2?\nAnswer:") and plain.count("\n") == 2
+    chat = render_prompt("2+2?", "gemma_chat")
+    assert chat.startswith("<start_of_turn>user\n") and chat.endswith("<end_of_turn>\n<start_of_turn>model\n")
+    assert "2+2?" in chat and "<answer>" in chat
     with pytest.raises(DataError, match="prompt_template"):
         render_prompt("x", "chatml")

@@ -2,7 +2,7 @@
 
 The daemon asks it for the mixture stream, the tokenizer corpus and warm-start examples of the tiny
 quickstart, and the held-out items for evaluation. Generated sources keep their own test split apart
-from training (data._split_generated), so held-out items are never trained on.
+from training (data.split_heldout), so held-out items are never trained on.
 """
 
 from __future__ import annotations

@@ -1,50 +1,96 @@
 """Structured logs: one event name per thing that happens, with fixed fields.
 
-JSON lines when stderr is not a terminal (a daemon's log is read by machines), readable console
-output on one. Event names are constants so code, tests and dashboards spell them the same way.
+A daemon's log is read by machines (jq, Loki, a test), so off a terminal each event is one JSON line;
+on a terminal it is readable console output. Event names are constants and each has the fields it
+must carry (`REQUIRED_FIELDS`), so code, tests and log queries spell them the same way. An event
+logged without one of its fields is not dropped and does not crash the run: it gets a
+`missing_fields` entry that a test (or a log query) catches.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Final
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Final, TextIO
 
 import structlog
 
-RUN_STARTED: Final = "run_started"  # policy, run_dir, resume, plan_steps, pid
-RUN_RESUMED: Final = "run_resumed"  # step, plan_step, phase, checkpoint, discarded_log_lines
-RUN_REFUSED: Final = "run_refused"  # reason
-RUN_FINISHED: Final = "run_finished"  # step, plan_step, phase, done, stopped
-PHASE_SWITCHED: Final = "phase_switched"  # step, action, factor, from_step, to_step, from_phase, to_phase, reason, evidence
-ROLLBACK: Final = "rollback"  # same fields as phase_switched
-OVERRIDE_APPLIED: Final = "override_applied"  # seq, command, result, message, step
-CHECKPOINT_SAVED: Final = "checkpoint_saved"  # step, path, seconds
-CHECKPOINT_FAILED: Final = "checkpoint_failed"  # step, error
-CHECKPOINT_FALLBACK: Final = "checkpoint_fallback"  # step, path, problem
-EPOCH_STARTED: Final = "epoch_started"  # source, epoch
-ALERT: Final = "alert"  # alert, step, ...
-EVALUATED: Final = "evaluated"  # step, metrics
+RUN_STARTED: Final = "run_started"
+RUN_RESUMED: Final = "run_resumed"
+RUN_REFUSED: Final = "run_refused"
+RUN_FINISHED: Final = "run_finished"
+PHASE_SWITCHED: Final = "phase_switched"
+ROLLBACK: Final = "rollback"
+OVERRIDE_APPLIED: Final = "override_applied"
+REQUEST_REJECTED: Final = "request_rejected"
+CHECKPOINT_SAVED: Final = "checkpoint_saved"
+CHECKPOINT_FAILED: Final = "checkpoint_failed"
+CHECKPOINT_FALLBACK: Final = "checkpoint_fallback"
+EPOCH_STARTED: Final = "epoch_started"
+ALERT: Final = "alert"
+EVALUATED: Final = "evaluated"
+
+_SWITCH_FIELDS = frozenset({"step", "action", "factor", "from_step", "to_step", "from_phase", "to_phase", "reason", "evidence"})
+
+REQUIRED_FIELDS: Final[Mapping[str, frozenset[str]]] = {
+    RUN_STARTED: frozenset({"policy", "run_dir", "resume", "plan_steps", "pid"}),
+    RUN_RESUMED: frozenset({"step", "plan_step", "phase", "checkpoint", "discarded_log_lines"}),
+    RUN_REFUSED: frozenset({"reason"}),
+    RUN_FINISHED: frozenset({"step", "plan_step", "phase", "done", "stopped"}),
+    PHASE_SWITCHED: _SWITCH_FIELDS,
+    ROLLBACK: _SWITCH_FIELDS,
+    OVERRIDE_APPLIED: frozenset({"seq", "command", "result", "message", "step"}),
+    REQUEST_REJECTED: frozenset({"seq", "problem", "path"}),
+    CHECKPOINT_SAVED: frozenset({"step", "path", "seconds"}),
+    CHECKPOINT_FAILED: frozenset({"step", "error"}),
+    CHECKPOINT_FALLBACK: frozenset({"step", "path", "problem"}),
+    EPOCH_STARTED: frozenset({"source", "epoch"}),
+    ALERT: frozenset({"alert", "step"}),
+    EVALUATED: frozenset({"step", "items"}),
+}
 
 
-def configure(json_lines: bool | None = None, level: int = logging.INFO) -> None:
-    """Configure structlog for the process: JSON off a terminal, console on one."""
-    if json_lines is None:
-        json_lines = not sys.stderr.isatty()
-    renderer = structlog.processors.JSONRenderer(sort_keys=False) if json_lines else structlog.dev.ConsoleRenderer()
+def missing_fields(event_dict: Mapping[str, Any]) -> frozenset[str]:
+    """The required fields this event lacks (empty for events without a fixed schema)."""
+    required = REQUIRED_FIELDS.get(str(event_dict.get("event", "")), frozenset())
+    return frozenset(required - event_dict.keys())
+
+
+def check_fields(_logger: object, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: mark (never drop) an event that lacks one of its required fields."""
+    missing = missing_fields(event_dict)
+    if missing:
+        event_dict["missing_fields"] = sorted(missing)
+    return event_dict
+
+
+def configure(json: bool | None = None, level: int = logging.INFO, stream: TextIO | None = None) -> None:
+    """Configure structlog for the process: JSON lines off a terminal, console output on one.
+
+    `json=None` decides from the stream (stderr by default): a terminal gets colours and aligned
+    columns, anything else (a file, a pipe, systemd's journal) gets one JSON object per line.
+    """
+    stream = stream if stream is not None else sys.stderr
+    if json is None:
+        json = not stream.isatty()
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        check_fields,
+    ]
+    if json:
+        processors += [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer(default=str)]
+    else:
+        processors += [structlog.dev.ConsoleRenderer()]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.dict_tracebacks,
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
 
 
-def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+def get_logger(name: str) -> Any:  # a structlog BoundLogger
     return structlog.get_logger(name)

@@ -1,13 +1,14 @@
 """Operator control files: the pg_ctl promote pattern.
 
 Plain signals carry no payload and coalesce (five SIGUSR1 can run a handler once), so a request is
-a file: `autocurriculum ctl` allocates a sequence number under a lock, writes
+a file: `autocurriculum ctl` allocates the next sequence number under a lock, writes
 RUN_DIR/control/requests/<seq>.json atomically (temp file, fsync, rename; mode 0600 in a 0700
 directory), and sends SIGUSR1 to the daemon only as a wake-up. The daemon reads pending requests at
 each step boundary (it polls; the signal just says "look now"), hands them to decide() in sequence
-order, and acknowledges each exactly once in RUN_DIR/control/acks/<seq>.json. A request file not owned
-by the daemon's user is rejected and logged. One daemon per run directory: RUN_DIR/daemon.pid is held
-with flock for the daemon's lifetime.
+order, and acknowledges each in RUN_DIR/control/acks/<seq>.json. A request file not owned by the
+daemon's user, or not a well-formed request, is rejected there and then, acknowledged as rejected
+and logged. One daemon per run directory: RUN_DIR/daemon.pid is held with flock for the daemon's
+lifetime, so "is it running?" is answered by the lock, never by a pid that may have been reused.
 """
 
 from __future__ import annotations
@@ -16,17 +17,23 @@ import fcntl
 import json
 import os
 import signal
+import stat
 import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
 
+from autocurriculum.logs import REQUEST_REJECTED
 from autocurriculum.override import Command, OperatorRequest
 
 PIDFILE = "daemon.pid"
 STATUS = "status.json"
 CONTROL = "control"
+APPLIED = "applied"
+REJECTED = "rejected"
+LOCK_RETRY_SECONDS = 0.3  # a status probe holds the pidfile lock for microseconds; a daemon forever
 
 
 class AlreadyRunning(RuntimeError):
@@ -38,70 +45,33 @@ class ControlError(RuntimeError):
 
 
 def _write_atomic(path: Path, data: Mapping[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    """Write JSON so that a reader sees the old file or the whole new one, never a part (mode 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")  # mkstemp: mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, sort_keys=True, default=str)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if stat.S_IMODE(path.stat().st_mode) != 0o700:
+        os.chmod(path, 0o700)
     return path
-
-
-@dataclass
-class Pidfile:
-    path: Path
-    handle: object
-
-    def release(self) -> None:
-        try:
-            self.path.unlink(missing_ok=True)
-        finally:
-            self.handle.close()  # type: ignore[attr-defined]
-
-
-def acquire_pidfile(run_dir: Path) -> Pidfile:
-    """Hold RUN_DIR/daemon.pid with an exclusive flock; a second daemon is refused with its pid."""
-    path = run_dir / PIDFILE
-    handle = open(path, "a+", encoding="utf-8")
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        other = handle.read().strip() or "?"
-        handle.close()
-        raise AlreadyRunning(f"run directory {run_dir} is in use by daemon pid {other} ({path} is locked)") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return Pidfile(path, handle)
-
-
-def running_pid(run_dir: Path) -> int | None:
-    """The pid of the daemon holding the run directory, or None when none holds it."""
-    path = run_dir / PIDFILE
-    if not path.exists():
-        return None
-    with open(path, "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            text = handle.read().strip()
-            return int(text) if text.isdigit() else None
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return None
 
 
 def _requests_dir(run_dir: Path) -> Path:
@@ -112,62 +82,192 @@ def _acks_dir(run_dir: Path) -> Path:
     return run_dir / CONTROL / "acks"
 
 
+def _file_name(seq: int) -> str:
+    return f"{seq:010d}.json"
+
+
+# ---------------------------------------------------------------- pidfile
+
+
+@dataclass
+class Pidfile:
+    path: Path
+    handle: TextIO
+
+    def release(self) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            self.handle.close()
+
+
+def acquire_pidfile(run_dir: Path) -> Pidfile:
+    """Hold RUN_DIR/daemon.pid with an exclusive flock; a second daemon is refused with the first's pid."""
+    path = run_dir / PIDFILE
+    deadline = time.monotonic() + LOCK_RETRY_SECONDS
+    while True:
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            other = handle.read().strip() or "?"
+            handle.close()
+            if time.monotonic() < deadline:
+                time.sleep(0.05)  # perhaps a status probe; a daemon would still hold it
+                continue
+            raise AlreadyRunning(
+                f"run directory {run_dir} is in use by daemon pid {other} ({path} is locked); "
+                "a second `run` on the same directory is refused"
+            ) from None
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:  # the previous holder unlinked it between our open and our lock: start over
+            handle.close()
+            continue
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+        return Pidfile(path, handle)
+
+
+def running_pid(run_dir: Path) -> int | None:
+    """The pid of the daemon holding the run directory, or None when no daemon holds it."""
+    path = run_dir / PIDFILE
+    try:
+        handle = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            for _ in range(20):  # the daemon writes its pid right after locking
+                handle.seek(0)
+                text = handle.read().strip()
+                if text.isdigit():
+                    return int(text)
+                time.sleep(0.01)
+            return -1  # locked, so running, but the pid is unreadable
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return None
+
+
+# ---------------------------------------------------------------- operator side
+
+
 def submit(run_dir: Path, command: Command, phase: str = "", reason: str = "") -> int:
-    """Write one request atomically with the next sequence number and wake the daemon."""
-    control = _private_dir(run_dir / CONTROL)
-    requests = _private_dir(_requests_dir(run_dir))
-    with open(control / "seq.lock", "a+", encoding="utf-8") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        counter = control / "seq"
-        seq = int(counter.read_text() or 0) + 1 if counter.exists() else 1
-        request = OperatorRequest(seq, command, phase, reason, user=str(os.getuid()))
-        _write_atomic(requests / f"{seq:010d}.json", {**request.to_json(), "time": time.time()})
-        counter.write_text(str(seq))
+    """Write one request atomically with the next sequence number, wake the daemon, return the seq.
+
+    The number is allocated under an exclusive flock, so concurrent `ctl` calls get distinct,
+    consecutive numbers; it is above every request file present, so a lost counter cannot reuse one.
+    """
+    command = Command(command)
+    if command is Command.SET and not phase:
+        raise ControlError("ctl set needs a PHASE")
+    try:
+        control = _private_dir(run_dir / CONTROL)
+        requests = _private_dir(_requests_dir(run_dir))
+        with open(control / "seq.lock", "a+", encoding="utf-8") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            seq = _last_seq(control, requests) + 1
+            request = OperatorRequest(seq, command, phase, reason, user=str(os.getuid()))
+            _write_atomic(requests / _file_name(seq), {**request.to_json(), "time": time.time()})
+            _write_atomic(control / "seq.json", {"seq": seq})
+    except PermissionError as error:
+        raise ControlError(f"cannot write a request in {run_dir}: {error.strerror} ({error.filename})") from None
     pid = running_pid(run_dir)
-    if pid is not None:
+    if pid is not None and pid > 0:
         try:
             os.kill(pid, signal.SIGUSR1)
-        except ProcessLookupError:
-            pass
+        except (ProcessLookupError, PermissionError):
+            pass  # the daemon polls as well; the signal is only a wake-up
     return seq
+
+
+def _last_seq(control: Path, requests: Path) -> int:
+    last = 0
+    try:
+        last = int(json.loads((control / "seq.json").read_text(encoding="utf-8"))["seq"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    for path in requests.glob("*.json"):
+        if path.stem.isdigit():
+            last = max(last, int(path.stem))
+    return last
 
 
 @dataclass(frozen=True)
 class Ack:
     seq: int
-    result: str
+    result: str  # APPLIED or REJECTED
     message: str
 
 
 def read_ack(run_dir: Path, seq: int) -> Ack | None:
-    path = _acks_dir(run_dir) / f"{seq:010d}.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads((_acks_dir(run_dir) / _file_name(seq)).read_text(encoding="utf-8"))
+        return Ack(int(data["seq"]), str(data["result"]), str(data["message"]))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return Ack(int(data["seq"]), str(data["result"]), str(data["message"]))
 
 
 def wait_for_ack(run_dir: Path, seq: int, timeout: float, poll: float = 0.05) -> Ack | None:
+    """The acknowledgement of `seq`, or None after `timeout` seconds or once no daemon holds the directory."""
     deadline = time.monotonic() + timeout
+    next_liveness = time.monotonic() + 0.5
     while True:
         ack = read_ack(run_dir, seq)
-        if ack is not None or time.monotonic() >= deadline:
+        if ack is not None:
             return ack
+        now = time.monotonic()
+        if now >= deadline:
+            return None
+        if now >= next_liveness:
+            next_liveness = now + 0.5
+            if running_pid(run_dir) is None:
+                return read_ack(run_dir, seq)
         time.sleep(poll)
+
+
+def peek_pending(run_dir: Path, after_seq: int) -> list[OperatorRequest]:
+    """Read-only view of the requests not yet handled (for `status`): no acks written, nothing created."""
+    found = []
+    try:
+        paths = sorted(_requests_dir(run_dir).glob("*.json"))
+    except OSError:
+        return []
+    for path in paths:
+        if not path.stem.isdigit() or int(path.stem) <= after_seq or read_ack(run_dir, int(path.stem)) is not None:
+            continue
+        try:
+            found.append(OperatorRequest.from_json(json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+# ---------------------------------------------------------------- daemon side
 
 
 class ControlInbox:
     """The daemon's side: pending requests in order, acknowledgements, the wake-up flag."""
 
-    def __init__(self, run_dir: Path, log=None) -> None:  # log: a structlog logger
+    def __init__(self, run_dir: Path, log: Any = None) -> None:  # log: a structlog logger
         self.run_dir = run_dir
         self.log = log
         self.woken = False
+        _private_dir(run_dir / CONTROL)
         _private_dir(_requests_dir(run_dir))
         _private_dir(_acks_dir(run_dir))
 
     def install_wakeup_handler(self) -> None:
+        """SIGUSR1 only sets a flag: the daemon reads the files at its next boundary (it polls anyway)."""
+
         def wake(_signum: int, _frame: object) -> None:
             self.woken = True
 
@@ -177,35 +277,56 @@ class ControlInbox:
         """Requests with seq > after_seq, in order; foreign-owned or malformed ones are rejected here."""
         self.woken = False
         found: list[OperatorRequest] = []
-        uid = os.getuid()
         for path in sorted(_requests_dir(self.run_dir).glob("*.json")):
-            stem = path.stem
-            if not stem.isdigit() or int(stem) <= after_seq:
+            if not path.stem.isdigit() or int(path.stem) <= after_seq:
                 continue
-            seq = int(stem)
-            if read_ack(self.run_dir, seq) is not None and read_ack(self.run_dir, seq).result == "rejected":  # type: ignore[union-attr]
+            seq = int(path.stem)
+            previous = read_ack(self.run_dir, seq)
+            if previous is not None and previous.result == REJECTED:
                 continue
-            try:
-                owner = path.stat().st_uid
-                data = json.loads(path.read_text(encoding="utf-8"))
-                request = OperatorRequest.from_json(data)
-            except (OSError, ValueError, KeyError) as error:
-                self.acknowledge(seq, "rejected", f"malformed request file: {error}")
-                continue
-            if owner != uid:
-                self.acknowledge(seq, "rejected", f"request file owned by uid {owner}, daemon runs as uid {uid}")
-                if self.log is not None:
-                    self.log.warning("request_rejected", seq=seq, owner=owner, path=str(path))
-                continue
-            if request.seq != seq:
-                self.acknowledge(seq, "rejected", f"file name says seq {seq}, content says {request.seq}")
+            request, problem = self._read(path, seq)
+            if request is None:
+                self._reject(seq, path, problem)
                 continue
             found.append(request)
         return found
 
+    def _read(self, path: Path, seq: int) -> tuple[OperatorRequest | None, str]:
+        uid = os.getuid()
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as error:
+            return None, f"unreadable request file: {error.strerror}"
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return None, "request is not a regular file"
+            if info.st_uid != uid:
+                return None, f"request file owned by uid {info.st_uid}, the daemon runs as uid {uid}"
+            if info.st_mode & 0o022:
+                return None, f"request file is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+            try:
+                request = OperatorRequest.from_json(json.loads(handle.read(65536).decode("utf-8")))
+            except (ValueError, KeyError, TypeError, AttributeError) as error:
+                return None, f"malformed request file: {type(error).__name__}: {error}"
+        if request.seq != seq:
+            return None, f"file name says seq {seq}, its content says {request.seq}"
+        if request.command is Command.SET and not request.phase:
+            return None, "set without a phase"
+        return request, ""
+
+    def _reject(self, seq: int, path: Path, problem: str) -> None:
+        self.acknowledge(seq, REJECTED, problem)
+        if self.log is not None:
+            self.log.warning(REQUEST_REJECTED, seq=seq, problem=problem, path=str(path))
+
     def acknowledge(self, seq: int, result: str, message: str) -> None:
-        _write_atomic(_acks_dir(self.run_dir) / f"{seq:010d}.json",
-                      {"seq": seq, "result": result, "message": message, "time": time.time()})
+        _write_atomic(
+            _acks_dir(self.run_dir) / _file_name(seq), {"seq": seq, "result": result, "message": message, "time": time.time()}
+        )
+
+
+# ---------------------------------------------------------------- status
 
 
 def write_status(run_dir: Path, status: Mapping[str, object]) -> None:
@@ -214,6 +335,7 @@ def write_status(run_dir: Path, status: Mapping[str, object]) -> None:
 
 def read_status(run_dir: Path) -> dict[str, object] | None:
     try:
-        return json.loads((run_dir / STATUS).read_text(encoding="utf-8"))
+        data = json.loads((run_dir / STATUS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None

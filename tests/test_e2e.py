@@ -82,3 +82,32 @@ def test_a_second_daemon_on_the_same_run_directory_is_refused(tmp_path: Path) ->
     assert dp.finish(first, 120) == 0
     assert "is in use by daemon pid" in dp.log_of(run_dir) or any(
         "is in use by daemon pid" in p.read_text() for p in run_dir.parent.glob("busy.*.log"))
+
+
+def test_eval_report_figures_match_a_direct_count_over_its_jsonl(reference_run: Path, tmp_path: Path) -> None:
+    import json
+    import re
+    import subprocess
+    import sys
+
+    out = tmp_path / "report"
+    result = subprocess.run([sys.executable, "-m", "autocurriculum", "eval", "--run-dir", str(reference_run),
+                             "--out", str(out)], capture_output=True, text=True, cwd=dp.REPO, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = (out / "README.md").read_text()
+    assert (out / "figures.png").stat().st_size > 0
+    assert "## Judging prompt" in report
+    for decoding in ("greedy", "sampled"):
+        rows = [json.loads(line) for line in (out / f"judge-{decoding}.jsonl").read_text().splitlines()]
+        assert rows and all({"prompt", "completion", "gold"} <= set(r) for r in rows)
+        n = len(rows)
+        counts = {k: sum(r["outcome"] == k for r in rows) for k in ("correct", "wrong", "unformatted", "refused")}
+        assert sum(counts.values()) == n
+        section = report.split(f"## {decoding} decoding")[1]
+        row = re.search(r"\| all \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", section)
+        assert row is not None
+        assert int(row.group(1)) == n
+        assert float(row.group(5)) == round(counts["correct"] / n, 3)  # accuracy = correct inside the contract
+        assert float(row.group(4)) == round(counts["refused"] / n, 3)
+        for kind, count in counts.items():
+            assert f"### {kind} ({count} of {n})" in section

@@ -1,17 +1,41 @@
 """The policy: a TOML file parsed into frozen dataclasses, and its single-factor plan.
 
-Parsing is pure (`parse(text, path)`), loading does the I/O (`load(path)`). Every error names the
-file, the dotted TOML path and the bad value, and suggests a close match for a misspelt key or
-name, because a long RL run that dies at hour three on a typo is the failure this tool exists to
-prevent. Phases expand into plan steps that each change exactly one factor (data mixture OR reward
-set); see `expand_plan`.
+Parsing is pure (`parse(text, file)`), loading does the I/O (`load(path)`). Every error is a
+`PolicyError` naming the file, the dotted TOML path (`phases[1].rewards[2].name`) and the bad value,
+with "did you mean ...?" for a misspelt key or name, because a long RL run that dies at hour three
+on a typo is the failure this tool exists to prevent. Unknown keys are errors at every level.
+
+The curriculum's transition rules are checked here, before anything runs (the controller checks
+them again at run time):
+- mixture weights are positive and sum to 1 within 1e-6; they are NOT normalised, so the file says
+  exactly what the stream draws;
+- the first phase trains a single domain (the seed: "do NOT mix domains before phase 1
+  stabilises"), so a new domain can only appear after the first phase's criteria hold;
+- a phase that introduces a domain keeps the previous phase's reward set (names and parameters);
+- consecutive phases differ; every phase that can advance has a criterion AND a plateau test;
+- only the last phase may say `terminal = true`; when none does, the last phase is terminal.
+
+Reward parameters are stored with their defaults filled in (`rewards.REWARD_PARAMETERS`), and the
+order of a reward list carries no meaning (Tunix sums the functions), so "the same reward set" means
+the same functions with the same effective parameters. `[model.lora]` absent or `lora = false`
+means full-weight training.
+
+Phases expand into plan steps that each change exactly one factor (data mixture OR reward set):
+see `expand_plan`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import math
+import re
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
 
 class PolicyError(ValueError):
@@ -251,7 +275,7 @@ class ModelSpec:
     weights: str = ""  # local path to an Orbax/Kaggle checkpoint or a safetensors directory
     weights_format: str = ""  # "orbax" | "safetensors"; empty: detected from the path
     tokenizer: str = ""  # local path to a sentencepiece model; empty for tiny (trained locally)
-    lora: LoraSpec | None = LoraSpec()
+    lora: LoraSpec | None = None  # None: full-weight training
     tiny: TinyModelSpec = TinyModelSpec()
     warm_start: WarmStartSpec = WarmStartSpec()
     cache_dir: str = ".cache/autocurriculum"
@@ -357,20 +381,27 @@ Plan = tuple[PlanStep, ...]
 
 # ---------------------------------------------------------------- parsing
 
-import dataclasses as _dc
-import difflib as _difflib
-import math as _math
-import tomllib as _tomllib
-from pathlib import Path as _Path
-from typing import Any as _Any
-
-EX_CONFIG = 78
+EX_CONFIG = 78  # sysexits.h EX_CONFIG: what `validate` and `run` exit with on a bad policy
 KNOWN_TEMPLATES = ("plain", "gemma_chat")
 SOURCE_KINDS = ("gsm8k", "arithmetic", "code", "qa", "jsonl", "hf")
+MODEL_PRESETS = ("tiny", "gemma3_270m", "gemma3_1b_it", "gemma3_1b_pt", "gemma3_4b_it", "gemma3_12b_it", "gemma3_27b_it")
+WEIGHT_TOLERANCE = 1e-6
+
+# Numeric plateau fields: (lowest, highest, lowest excluded, highest excluded). One table for the
+# [plateau] defaults and for every [[phases.plateau]] entry, so both are held to the same ranges.
+_PLATEAU_NUMBERS: Mapping[str, tuple[float, float | None, bool, bool]] = {
+    "min_delta": (0.0, None, False, False),
+    "epsilon": (0.0, None, True, False),
+    "noise_multiplier": (0.0, None, False, False),
+    "alpha": (0.0, 1.0, True, True),  # a significance level is a probability in (0, 1)
+    "max_cv": (0.0, None, True, False),
+    "min_learnable": (0.0, 1.0, False, False),  # a share of groups
+}
+_PLATEAU_MIN_WINDOW = 3  # a trend or a Mann-Kendall test needs at least three points
 
 
-def _did_you_mean(word: str, choices: object) -> str:
-    close = _difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)  # type: ignore[union-attr]
+def _did_you_mean(word: object, choices: object) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)  # type: ignore[attr-defined]
     return f"did you mean {close[0]!r}?" if close else ""
 
 
@@ -389,16 +420,27 @@ class _Table:
     def error(self, key: str, message: str, hint: str = "") -> PolicyError:
         return PolicyError(self.file, self.at(key), self.data.get(key), message, hint)
 
+    def missing(self, key: str, what: str = "is required") -> PolicyError:
+        """A required key is absent: if a misspelt key stands where it belongs, name that one."""
+        unread = [k for k in self.data if k not in self.used]
+        close = difflib.get_close_matches(key, unread, n=1, cutoff=0.6)
+        if close:
+            return PolicyError(self.file, self.at(close[0]), self.data[close[0]], "unknown key", f"did you mean {key!r}?")
+        return PolicyError(self.file, self.at(key), None, what)
+
     def _get(self, key: str, default: object) -> object:
         self.used.add(key)
-        return self.data.get(key, default)
-
-    def string(self, key: str, default: str | None = None, choices: tuple[str, ...] = ()) -> str:
-        value = self._get(key, default)
+        value = self.data.get(key, default)
         if value is None:
-            raise PolicyError(self.file, self.at(key), None, "is required")
+            raise self.missing(key)
+        return value
+
+    def string(self, key: str, default: str | None = None, choices: tuple[str, ...] = (), non_empty: bool = False) -> str:
+        value = self._get(key, default)
         if not isinstance(value, str):
             raise self.error(key, "must be a string")
+        if non_empty and not value.strip():
+            raise self.error(key, "must not be empty")
         if choices and value not in choices:
             raise self.error(key, f"must be one of {', '.join(choices)}", _did_you_mean(value, choices))
         return value
@@ -411,8 +453,6 @@ class _Table:
 
     def integer(self, key: str, default: int | None = None, minimum: int | None = 1, maximum: int | None = None) -> int:
         value = self._get(key, default)
-        if value is None:
-            raise PolicyError(self.file, self.at(key), None, "is required")
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, "must be an integer")
         if minimum is not None and value < minimum:
@@ -421,14 +461,16 @@ class _Table:
             raise self.error(key, f"must be <= {maximum}")
         return value
 
+    def optional_integer(self, key: str, minimum: int = 1) -> int | None:
+        self.used.add(key)
+        return self.integer(key, minimum=minimum) if key in self.data else None
+
     def number(
         self, key: str, default: float | None = None, low: float | None = None, high: float | None = None,
         open_low: bool = False, open_high: bool = False,
     ) -> float:
         value = self._get(key, default)
-        if value is None:
-            raise PolicyError(self.file, self.at(key), None, "is required")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise self.error(key, "must be a finite number")
         value = float(value)
         if low is not None and (value < low or (open_low and value == low)):
@@ -441,36 +483,40 @@ class _Table:
         self.used.add(key)
         if key not in self.data:
             if required:
-                raise PolicyError(self.file, self.at(key), None, "is required")
+                raise self.missing(key)
             return None
         return _Table(self.file, self.at(key), self.data[key])
+
+    def section(self, key: str) -> _Table:
+        """An optional table whose absence means "all defaults"."""
+        return self.table(key) or _Table(self.file, self.at(key), {})
 
     def array(self, key: str, required: bool = False) -> list[object]:
         self.used.add(key)
         value = self.data.get(key)
         if value is None:
             if required:
-                raise PolicyError(self.file, self.at(key), None, "is required (at least one entry)")
+                raise self.missing(key, "is required (at least one entry)")
             return []
         if not isinstance(value, list):
             raise self.error(key, "must be an array")
+        if required and not value:
+            raise self.error(key, "needs at least one entry")
         return value
 
     def finish(self) -> None:
         """Unknown keys are errors: a misspelt key silently ignored is a run that does the wrong thing."""
         for key in self.data:
             if key not in self.used:
-                raise PolicyError(
-                    self.file, self.at(key), self.data[key], "unknown key", _did_you_mean(key, self.used)
-                )
+                raise PolicyError(self.file, self.at(key), self.data[key], "unknown key", _did_you_mean(key, self.used))
 
 
 def _parse_run(root: _Table) -> RunSpec:
-    t = root.table("run") or _Table(root.file, "run", {})
+    t = root.section("run")
     d = RunSpec()
     spec = RunSpec(
-        name=t.string("name", d.name),
-        run_dir=t.string("run_dir", d.run_dir),
+        name=t.string("name", d.name, non_empty=True),
+        run_dir=t.string("run_dir", d.run_dir, non_empty=True),
         seed=t.integer("seed", d.seed, minimum=0),
         max_steps=t.integer("max_steps", d.max_steps),
         checkpoint_every=t.integer("checkpoint_every", d.checkpoint_every),
@@ -480,78 +526,89 @@ def _parse_run(root: _Table) -> RunSpec:
     return spec
 
 
-def _parse_model(root: _Table) -> ModelSpec:
-    t = root.table("model") or _Table(root.file, "model", {})
-    d = ModelSpec()
-    preset = t.string("preset", d.preset)
-    lora: LoraSpec | None = None
-    if t.data.get("lora", True) is False:
-        t.used.add("lora")
-    else:
-        lt = t.table("lora")
-        if lt is not None:
-            dl = LoraSpec()
-            lora = LoraSpec(
-                rank=lt.integer("rank", dl.rank),
-                alpha=lt.number("alpha", dl.alpha, low=0.0, open_low=True),
-                target_modules=lt.string("target_modules", dl.target_modules),
-            )
-            lt.finish()
-        else:
-            lora = LoraSpec()
-    tiny = d.tiny
+def _parse_lora(t: _Table) -> LoraSpec | None:
+    t.used.add("lora")
+    raw = t.data.get("lora")
+    if raw is None or raw is False:
+        return None
+    if not isinstance(raw, dict):
+        raise t.error("lora", "must be a [model.lora] table, or false for full-weight training")
+    lt = _Table(t.file, t.at("lora"), raw)
+    d = LoraSpec()
+    spec = LoraSpec(
+        rank=lt.integer("rank", d.rank),
+        alpha=lt.number("alpha", d.alpha, low=0.0, open_low=True),
+        target_modules=lt.string("target_modules", d.target_modules, non_empty=True),
+    )
+    lt.finish()
+    try:
+        re.compile(spec.target_modules)
+    except re.error as error:
+        raise lt.error("target_modules", f"is not a regular expression ({error})") from None
+    return spec
+
+
+def _parse_tiny(t: _Table) -> TinyModelSpec:
+    d = TinyModelSpec()
     tt = t.table("tiny")
-    if tt is not None:
-        tiny = TinyModelSpec(
-            layers=tt.integer("layers", tiny.layers),
-            embed_dim=tt.integer("embed_dim", tiny.embed_dim),
-            hidden_dim=tt.integer("hidden_dim", tiny.hidden_dim),
-            num_heads=tt.integer("num_heads", tiny.num_heads),
-            head_dim=tt.integer("head_dim", tiny.head_dim),
-            num_kv_heads=tt.integer("num_kv_heads", tiny.num_kv_heads),
-            vocab_size=tt.integer("vocab_size", tiny.vocab_size, minimum=16),
-            embedding_scale=tt.number("embedding_scale", tiny.embedding_scale, low=0.0, open_low=True),
-        )
-        tt.finish()
-    warm = d.warm_start
+    if tt is None:
+        return d
+    spec = TinyModelSpec(
+        layers=tt.integer("layers", d.layers),
+        embed_dim=tt.integer("embed_dim", d.embed_dim),
+        hidden_dim=tt.integer("hidden_dim", d.hidden_dim),
+        num_heads=tt.integer("num_heads", d.num_heads),
+        head_dim=tt.integer("head_dim", d.head_dim),
+        num_kv_heads=tt.integer("num_kv_heads", d.num_kv_heads),
+        vocab_size=tt.integer("vocab_size", d.vocab_size, minimum=16),
+        embedding_scale=tt.number("embedding_scale", d.embedding_scale, low=0.0, open_low=True),
+    )
+    tt.finish()
+    return spec
+
+
+def _parse_warm_start(t: _Table) -> WarmStartSpec:
+    d = WarmStartSpec()
     wt = t.table("warm_start")
-    if wt is not None:
-        warm = WarmStartSpec(
-            steps=wt.integer("steps", warm.steps),
-            batch_size=wt.integer("batch_size", warm.batch_size),
-            learning_rate=wt.number("learning_rate", warm.learning_rate, low=0.0, open_low=True),
-            freeform_share=wt.number("freeform_share", warm.freeform_share, low=0.0, high=1.0),
-            contract_share=wt.number("contract_share", warm.contract_share, low=0.0, high=1.0),
-            seed=wt.integer("seed", warm.seed, minimum=0),
-        )
-        wt.finish()
-        if warm.freeform_share + warm.contract_share > 1.0 + 1e-9:
-            raise PolicyError(root.file, "model.warm_start.contract_share", warm.contract_share,
-                              "freeform_share + contract_share must be <= 1 (the rest are refusals)")
+    if wt is None:
+        return d
+    spec = WarmStartSpec(
+        steps=wt.integer("steps", d.steps),
+        batch_size=wt.integer("batch_size", d.batch_size),
+        learning_rate=wt.number("learning_rate", d.learning_rate, low=0.0, open_low=True),
+        freeform_share=wt.number("freeform_share", d.freeform_share, low=0.0, high=1.0),
+        contract_share=wt.number("contract_share", d.contract_share, low=0.0, high=1.0),
+        seed=wt.integer("seed", d.seed, minimum=0),
+    )
+    wt.finish()
+    if spec.freeform_share + spec.contract_share > 1.0 + 1e-9:
+        raise wt.error("contract_share", "freeform_share + contract_share must be <= 1 (the rest are refusals)")
+    return spec
+
+
+def _parse_model(root: _Table) -> ModelSpec:
+    t = root.section("model")
+    d = ModelSpec()
     spec = ModelSpec(
         family=t.string("family", d.family, choices=("gemma3",)),
-        preset=preset,
+        preset=t.string("preset", d.preset, choices=MODEL_PRESETS),
         weights=t.string("weights", d.weights),
         weights_format=t.string("weights_format", d.weights_format, choices=("", "orbax", "safetensors")),
         tokenizer=t.string("tokenizer", d.tokenizer),
-        lora=lora,
-        tiny=tiny,
-        warm_start=warm,
-        cache_dir=t.string("cache_dir", d.cache_dir),
+        lora=_parse_lora(t),
+        tiny=_parse_tiny(t),
+        warm_start=_parse_warm_start(t),
+        cache_dir=t.string("cache_dir", d.cache_dir, non_empty=True),
     )
     t.finish()
-    presets = ("tiny", "gemma3_270m", "gemma3_1b_it", "gemma3_1b_pt", "gemma3_4b_it", "gemma3_12b_it", "gemma3_27b_it")
-    if spec.preset not in presets:
-        raise PolicyError(root.file, "model.preset", spec.preset, f"unknown preset; one of {', '.join(presets)}",
-                          _did_you_mean(spec.preset, presets))
-    if spec.preset != "tiny" and not spec.weights:
-        raise PolicyError(root.file, "model.weights", spec.weights,
-                          "a pretrained preset needs a local weights path (nothing is downloaded)")
+    if spec.preset != "tiny" and not spec.weights.strip():
+        raise PolicyError(t.file, t.at("weights"), spec.weights, "a pretrained preset needs a local weights path "
+                          "(nothing is downloaded)", "set it in the file or with --set model.weights=/path")
     return spec
 
 
 def _parse_training(root: _Table) -> TrainingSpec:
-    t = root.table("training") or _Table(root.file, "training", {})
+    t = root.section("training")
     d = TrainingSpec()
     fsdp, tp = d.mesh_fsdp, d.mesh_tp
     mt = t.table("mesh")
@@ -576,11 +633,11 @@ def _parse_training(root: _Table) -> TrainingSpec:
 
 
 def _parse_metrics(root: _Table) -> MetricsSpec:
-    t = root.table("metrics") or _Table(root.file, "metrics", {})
+    t = root.section("metrics")
     d = MetricsSpec()
     spec = MetricsSpec(
         window=t.integer("window", d.window),
-        bind=t.string("bind", d.bind),
+        bind=t.string("bind", d.bind, non_empty=True),
         port=t.integer("port", d.port, minimum=0, maximum=65535),
     )
     t.finish()
@@ -588,12 +645,12 @@ def _parse_metrics(root: _Table) -> MetricsSpec:
 
 
 def _parse_guard(file: str, path: str, raw: object) -> GuardSpec:
-    from autocurriculum.observation import is_rate
+    from autocurriculum.observation import RATE_METRICS, is_rate
 
     t = _Table(file, path, raw)
     metric = t.string("metric")
     if not is_rate(metric):
-        raise t.error("metric", "a guard watches a known rate metric", _did_you_mean(metric, _rate_names()))
+        raise t.error("metric", "a guard watches a known rate metric", _did_you_mean(metric, sorted(RATE_METRICS)))
     spec = GuardSpec(
         metric=metric,
         max_drop=t.number("max_drop", low=0.0, high=1.0, open_low=True),
@@ -603,16 +660,10 @@ def _parse_guard(file: str, path: str, raw: object) -> GuardSpec:
     return spec
 
 
-def _rate_names() -> list[str]:
-    from autocurriculum.observation import RATE_METRICS
-
-    return sorted(RATE_METRICS)
-
-
 def _parse_judgement(root: _Table) -> JudgementSpec:
-    t = root.table("judgement") or _Table(root.file, "judgement", {})
+    t = root.section("judgement")
     d = JudgementSpec()
-    guards = tuple(_parse_guard(root.file, f"judgement.guards[{i}]", g) for i, g in enumerate(t.array("guards")))
+    guards = tuple(_parse_guard(root.file, f"{t.at('guards')}[{i}]", g) for i, g in enumerate(t.array("guards")))
     spec = JudgementSpec(
         grace_steps=t.integer("grace_steps", d.grace_steps, minimum=0),
         guards=guards,
@@ -625,6 +676,30 @@ def _parse_judgement(root: _Table) -> JudgementSpec:
     return spec
 
 
+def _parse_source(t: _Table, name: str) -> SourceSpec:
+    fields = t.table("fields")
+    options = t.table("options")
+    spec = SourceSpec(
+        name=name,
+        kind=t.string("kind", choices=SOURCE_KINDS),
+        domain=t.string("domain", non_empty=True),
+        split=t.string("split", "train", non_empty=True),
+        path=t.string("path", ""),
+        hub_name=t.string("hub_name", ""),
+        hub_config=t.string("hub_config", ""),
+        fields=dict(fields.data) if fields else {},
+        options=dict(options.data) if options else {},
+    )
+    t.finish()
+    for key, value in spec.fields.items():
+        if not isinstance(value, str):
+            raise PolicyError(t.file, f"{t.at('fields')}.{key}", value, "must be a column name (string)")
+    for key, value in spec.options.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise PolicyError(t.file, f"{t.at('options')}.{key}", value, "must be a number or a string")
+    return spec
+
+
 def _parse_sources(root: _Table) -> dict[str, SourceSpec]:
     t = root.table("sources", required=True)
     assert t is not None
@@ -632,39 +707,19 @@ def _parse_sources(root: _Table) -> dict[str, SourceSpec]:
     for name in list(t.data):
         st = t.table(name)
         assert st is not None
-        fields = st.table("fields")
-        options = st.table("options")
-        spec = SourceSpec(
-            name=name,
-            kind=st.string("kind", choices=SOURCE_KINDS),
-            domain=st.string("domain"),
-            split=st.string("split", "train"),
-            path=st.string("path", ""),
-            hub_name=st.string("hub_name", ""),
-            hub_config=st.string("hub_config", ""),
-            fields=dict(fields.data) if fields else {},
-            options=dict(options.data) if options else {},
-        )
-        st.finish()
-        for key, value in spec.fields.items():
-            if not isinstance(value, str):
-                raise PolicyError(root.file, f"sources.{name}.fields.{key}", value, "must be a column name (string)")
-        for key, value in spec.options.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                raise PolicyError(root.file, f"sources.{name}.options.{key}", value, "must be a number or a string")
-        sources[name] = spec
+        sources[name] = _parse_source(st, name)
     if not sources:
         raise PolicyError(root.file, "sources", {}, "at least one source is required")
     return sources
 
 
 def _parse_eval(root: _Table, sources: Mapping[str, SourceSpec]) -> EvalSpec:
-    t = root.table("eval") or _Table(root.file, "eval", {})
+    t = root.section("eval")
     d = EvalSpec()
     names = t.array("sources")
     for i, name in enumerate(names):
-        if name not in sources:
-            raise PolicyError(root.file, f"eval.sources[{i}]", name, "unknown source", _did_you_mean(name, sources))
+        if not isinstance(name, str) or name not in sources:
+            raise PolicyError(root.file, f"{t.at('sources')}[{i}]", name, "unknown source", _did_you_mean(name, sources))
     spec = EvalSpec(
         every=t.integer("every", d.every, minimum=0),
         items_per_domain=t.integer("items_per_domain", d.items_per_domain),
@@ -674,145 +729,176 @@ def _parse_eval(root: _Table, sources: Mapping[str, SourceSpec]) -> EvalSpec:
     return spec
 
 
-def _plateau_defaults(root: _Table) -> dict[str, object]:
-    t = root.table("plateau") or _Table(root.file, "plateau", {})
-    d = PlateauSpec(metric="", test=PlateauTest.TREND, window=10)
-    defaults = {
-        "test": t.string("test", d.test.value, choices=tuple(x.value for x in PlateauTest)),
-        "window": t.integer("window", d.window, minimum=3),
-        "patience": t.integer("patience", d.patience),
-        "min_delta": t.number("min_delta", d.min_delta, low=0.0),
-        "epsilon": t.number("epsilon", d.epsilon, low=0.0, open_low=True),
-        "noise_multiplier": t.number("noise_multiplier", d.noise_multiplier, low=0.0),
-        "alpha": t.number("alpha", d.alpha, low=0.0, high=1.0, open_low=True, open_high=True),
-        "max_cv": t.number("max_cv", d.max_cv, low=0.0, open_low=True),
-        "min_learnable": t.number("min_learnable", d.min_learnable, low=0.0, high=1.0),
+def _plateau_fields(t: _Table, defaults: Mapping[str, object]) -> dict[str, object]:
+    """The plateau test and its knobs, each falling back to `defaults`, range-checked alike."""
+    values: dict[str, object] = {
+        "test": PlateauTest(t.string("test", str(defaults["test"]), choices=tuple(x.value for x in PlateauTest))),
+        "window": t.integer("window", int(defaults["window"]), minimum=_PLATEAU_MIN_WINDOW),  # type: ignore[call-overload]
+        "patience": t.integer("patience", int(defaults["patience"])),  # type: ignore[call-overload]
     }
+    for key, (low, high, open_low, open_high) in _PLATEAU_NUMBERS.items():
+        values[key] = t.number(key, float(defaults[key]), low=low, high=high,  # type: ignore[arg-type]
+                               open_low=open_low, open_high=open_high)
+    return values
+
+
+def _plateau_defaults(root: _Table) -> dict[str, object]:
+    t = root.section("plateau")
+    d = PlateauSpec(metric="", test=PlateauTest.TREND, window=10)
+    builtin = {name: getattr(d, name) for name in ("test", "window", "patience", *_PLATEAU_NUMBERS)}
+    defaults = _plateau_fields(t, builtin)
     t.finish()
     return defaults
 
 
-def _check_metric(file: str, path: str, metric: str, domains: frozenset[str]) -> None:
-    from autocurriculum.observation import (
-        DOMAIN_ACCURACY_PREFIX,
-        DOMAIN_COMPLIANCE_PREFIX,
-        STEP_METRICS,
-        is_known_metric,
-    )
+def _check_metric_name(file: str, path: str, metric: str) -> None:
+    from autocurriculum.observation import STEP_METRICS, is_known_metric
 
     if not is_known_metric(metric):
         raise PolicyError(file, path, metric, "unknown metric", _did_you_mean(metric, STEP_METRICS))
-    for prefix in (DOMAIN_COMPLIANCE_PREFIX, DOMAIN_ACCURACY_PREFIX):
-        if metric.startswith(prefix) and metric[len(prefix):] not in domains:
-            raise PolicyError(file, path, metric, f"no phase's mixture uses domain {metric[len(prefix):]!r}",
-                              _did_you_mean(metric[len(prefix):], domains))
 
 
-def _parse_phase(
-    file: str, index: int, raw: object, sources: Mapping[str, SourceSpec], plateau_defaults: Mapping[str, object],
-) -> PhaseSpec:
-    from autocurriculum.rewards import REWARD_PARAMETERS
-
-    path = f"phases[{index}]"
-    t = _Table(file, path, raw)
-    name = t.string("name")
+def _parse_mixture(t: _Table, sources: Mapping[str, SourceSpec]) -> Mixture:
     components = []
-    for i, comp in enumerate(t.array("data", required=True)):
-        ct = _Table(file, f"{path}.data[{i}]", comp)
+    for i, raw in enumerate(t.array("data", required=True)):
+        ct = _Table(t.file, f"{t.at('data')}[{i}]", raw)
         source = ct.string("source")
         if source not in sources:
             raise ct.error("source", "unknown source", _did_you_mean(source, sources))
+        weight = ct.number("weight", low=0.0, high=1.0, open_low=True)
         subset = SubsetSpec()
-        sub = ct.table("subset")
-        if sub is not None:
+        st = ct.table("subset")
+        if st is not None:
             subset = SubsetSpec(
-                start=sub.number("start", 0.0, low=0.0, high=1.0),
-                end=sub.number("end", 1.0, low=0.0, high=1.0),
-                max_question_chars=sub.integer("max_question_chars", None) if "max_question_chars" in sub.data else None,
-                max_question_tokens=sub.integer("max_question_tokens", None) if "max_question_tokens" in sub.data else None,
+                start=st.number("start", 0.0, low=0.0, high=1.0),
+                end=st.number("end", 1.0, low=0.0, high=1.0),
+                max_question_chars=st.optional_integer("max_question_chars"),
+                max_question_tokens=st.optional_integer("max_question_tokens"),
             )
-            sub.finish()
+            st.finish()
             if subset.start >= subset.end:
-                raise PolicyError(file, f"{path}.data[{i}].subset.end", subset.end, f"must be greater than start ({subset.start:g})")
-        components.append(MixtureComponent(source=source, weight=ct.number("weight", low=0.0, open_low=True), subset=subset))
+                raise st.error("end", f"must be greater than start ({subset.start:g})")
         ct.finish()
-    total = _math.fsum(c.weight for c in components)
-    if abs(total - 1.0) > 1e-6:
-        raise PolicyError(file, f"{path}.data", [c.weight for c in components],
-                          f"mixture weights must sum to 1 (they sum to {total:g})")
-    seen_sources = [c.source for c in components]
-    if len(set(seen_sources)) != len(seen_sources):
-        raise PolicyError(file, f"{path}.data", seen_sources, "a source appears twice in one mixture")
+        components.append(MixtureComponent(source=source, weight=weight, subset=subset))
+    weights = [c.weight for c in components]
+    total = math.fsum(weights)
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        raise PolicyError(t.file, t.at("data"), weights,
+                          f"mixture weights must sum to 1 (they sum to {total:g}; weights are not normalised)")
+    names = [c.source for c in components]
+    if len(set(names)) != len(names):
+        raise PolicyError(t.file, t.at("data"), names, "a source appears twice in one mixture")
+    return Mixture(tuple(components))
+
+
+def _parse_rewards(t: _Table) -> RewardSet:
+    # Imported here, not at the top: rewards.py imports RewardSpec from this module.
+    from autocurriculum.rewards import REWARD_PARAMETERS
+
     rewards = []
-    for i, rew in enumerate(t.array("rewards", required=True)):
-        rt = _Table(file, f"{path}.rewards[{i}]", rew)
-        rname = rt.string("name")
-        if rname not in REWARD_PARAMETERS:
-            raise rt.error("name", "unknown reward function", _did_you_mean(rname, REWARD_PARAMETERS))
+    for i, raw in enumerate(t.array("rewards", required=True)):
+        rt = _Table(t.file, f"{t.at('rewards')}[{i}]", raw)
+        name = rt.string("name")
+        if name not in REWARD_PARAMETERS:
+            raise rt.error("name", "unknown reward function", _did_you_mean(name, REWARD_PARAMETERS))
+        params = dict(REWARD_PARAMETERS[name])
         pt = rt.table("params")
-        params: dict[str, float] = {}
         if pt is not None:
-            allowed = REWARD_PARAMETERS[rname]
             for key in list(pt.data):
-                if key not in allowed:
-                    raise PolicyError(file, f"{path}.rewards[{i}].params.{key}", pt.data[key],
-                                      f"unknown parameter of {rname}", _did_you_mean(key, allowed))
+                if key not in params:
+                    raise PolicyError(t.file, pt.at(key), pt.data[key], f"unknown parameter of {name}",
+                                      _did_you_mean(key, REWARD_PARAMETERS[name]))
                 params[key] = pt.number(key)
             pt.finish()
         rt.finish()
-        rewards.append(RewardSpec(rname, params))
+        rewards.append(RewardSpec(name, params))
     names = [r.name for r in rewards]
     if len(set(names)) != len(names):
-        raise PolicyError(file, f"{path}.rewards", names, "a reward function appears twice")
-    domains = frozenset(sources[c].domain for c in seen_sources)
-    all_domains = frozenset(s.domain for s in sources.values())
-    criteria = []
-    for i, raw_c in enumerate(t.array("criteria")):
-        ct = _Table(file, f"{path}.criteria[{i}]", raw_c)
-        metric = ct.string("metric")
-        _check_metric(file, f"{path}.criteria[{i}].metric", metric, all_domains)
-        comparison = ct.string("comparison", choices=tuple(c.value for c in Comparison))
-        from autocurriculum.observation import is_rate
+        raise PolicyError(t.file, t.at("rewards"), names, "a reward function appears twice")
+    return tuple(rewards)
 
+
+def _parse_criteria(t: _Table) -> tuple[Criterion, ...]:
+    from autocurriculum.observation import is_rate
+
+    criteria = []
+    for i, raw in enumerate(t.array("criteria")):
+        ct = _Table(t.file, f"{t.at('criteria')}[{i}]", raw)
+        metric = ct.string("metric")
+        _check_metric_name(t.file, ct.at("metric"), metric)
+        comparison = Comparison(ct.string("comparison", choices=tuple(c.value for c in Comparison)))
         threshold = ct.number("threshold", low=0.0, high=1.0) if is_rate(metric) else ct.number("threshold")
-        criteria.append(Criterion(metric, Comparison(comparison), threshold,
-                                  Source(ct.string("source", "rollout", choices=tuple(s.value for s in Source)))))
+        source = Source(ct.string("source", Source.ROLLOUT.value, choices=tuple(s.value for s in Source)))
         ct.finish()
+        criteria.append(Criterion(metric, comparison, threshold, source))
+    return tuple(criteria)
+
+
+def _parse_plateaus(t: _Table, defaults: Mapping[str, object]) -> tuple[PlateauSpec, ...]:
     plateaus = []
-    for i, raw_p in enumerate(t.array("plateau")):
-        pt = _Table(file, f"{path}.plateau[{i}]", raw_p)
+    for i, raw in enumerate(t.array("plateau")):
+        pt = _Table(t.file, f"{t.at('plateau')}[{i}]", raw)
         metric = pt.string("metric")
-        _check_metric(file, f"{path}.plateau[{i}].metric", metric, all_domains)
-        values = dict(plateau_defaults)
-        for key in list(pt.data):
-            if key in ("metric", "source"):
-                continue
-            if key not in values:
-                raise PolicyError(file, f"{path}.plateau[{i}].{key}", pt.data[key], "unknown key",
-                                  _did_you_mean(key, ["metric", "source", *values]))
-        values["test"] = pt.string("test", str(values["test"]), choices=tuple(x.value for x in PlateauTest))
-        values["window"] = pt.integer("window", int(values["window"]), minimum=3)  # type: ignore[arg-type]
-        values["patience"] = pt.integer("patience", int(values["patience"]))  # type: ignore[arg-type]
-        for key, low, high in (("min_delta", 0.0, None), ("epsilon", 0.0, None), ("noise_multiplier", 0.0, None),
-                               ("alpha", 0.0, 1.0), ("max_cv", 0.0, None), ("min_learnable", 0.0, 1.0)):
-            values[key] = pt.number(key, float(values[key]), low=low, high=high)  # type: ignore[arg-type]
-        source = Source(pt.string("source", "rollout", choices=tuple(s.value for s in Source)))
+        _check_metric_name(t.file, pt.at("metric"), metric)
+        values = _plateau_fields(pt, defaults)
+        source = Source(pt.string("source", Source.ROLLOUT.value, choices=tuple(s.value for s in Source)))
         pt.finish()
-        plateaus.append(PlateauSpec(metric=metric, test=PlateauTest(values.pop("test")), source=source, **values))  # type: ignore[arg-type]
+        plateaus.append(PlateauSpec(metric=metric, source=source, **values))  # type: ignore[arg-type]
+    return tuple(plateaus)
+
+
+def _parse_phase(file: str, index: int, raw: object, sources: Mapping[str, SourceSpec],
+                 plateau_defaults: Mapping[str, object]) -> PhaseSpec:
+    t = _Table(file, f"phases[{index}]", raw)
     spec = PhaseSpec(
-        name=name,
-        mixture=Mixture(tuple(components)),
-        rewards=tuple(rewards),
-        criteria=tuple(criteria),
-        plateau=tuple(plateaus),
+        name=t.string("name", non_empty=True),
+        mixture=_parse_mixture(t, sources),
+        rewards=_parse_rewards(t),
+        criteria=_parse_criteria(t),
+        plateau=_parse_plateaus(t, plateau_defaults),
         max_steps=t.integer("max_steps"),
-        on_budget_exhausted=BudgetAction(t.string("on_budget_exhausted", "hold", choices=tuple(b.value for b in BudgetAction))),
-        change_order=ChangeOrder(t.string("change_order", "data_first", choices=tuple(c.value for c in ChangeOrder))),
+        on_budget_exhausted=BudgetAction(t.string("on_budget_exhausted", BudgetAction.HOLD.value,
+                                                  choices=tuple(b.value for b in BudgetAction))),
+        change_order=ChangeOrder(t.string("change_order", ChangeOrder.DATA_FIRST.value,
+                                          choices=tuple(c.value for c in ChangeOrder))),
         terminal=t.boolean("terminal", False),
     )
     t.finish()
-    del domains
     return spec
+
+
+def same_reward_set(a: RewardSet, b: RewardSet) -> bool:
+    """The same functions with the same parameters, in any order (Tunix sums them)."""
+    return sorted((r.name, sorted(r.params.items())) for r in a) == sorted((r.name, sorted(r.params.items())) for r in b)
+
+
+def _settle_phases(phases: tuple[PhaseSpec, ...]) -> tuple[PhaseSpec, ...]:
+    """The last phase is terminal when none says so; a reordered copy of the previous reward set is that set."""
+    settled = list(phases)
+    if not any(p.terminal for p in settled):
+        settled[-1] = dataclasses.replace(settled[-1], terminal=True)
+    for i in range(1, len(settled)):
+        if settled[i].rewards != settled[i - 1].rewards and same_reward_set(settled[i].rewards, settled[i - 1].rewards):
+            settled[i] = dataclasses.replace(settled[i], rewards=settled[i - 1].rewards)
+    return tuple(settled)
+
+
+def _check_domain_metrics(file: str, phases: tuple[PhaseSpec, ...], guards: tuple[GuardSpec, ...],
+                          sources: Mapping[str, SourceSpec]) -> None:
+    """`domain_compliance:<d>` must name a domain that some phase's mixture actually trains."""
+    from autocurriculum.observation import DOMAIN_ACCURACY_PREFIX, DOMAIN_COMPLIANCE_PREFIX
+
+    trained = frozenset().union(*(p.mixture.domains(sources) for p in phases))
+    named: list[tuple[str, str]] = [(f"judgement.guards[{i}].metric", g.metric) for i, g in enumerate(guards)]
+    for i, phase in enumerate(phases):
+        named += [(f"phases[{i}].criteria[{j}].metric", c.metric) for j, c in enumerate(phase.criteria)]
+        named += [(f"phases[{i}].plateau[{j}].metric", p.metric) for j, p in enumerate(phase.plateau)]
+    for path, metric in named:
+        for prefix in (DOMAIN_COMPLIANCE_PREFIX, DOMAIN_ACCURACY_PREFIX):
+            domain = metric[len(prefix):] if metric.startswith(prefix) else None
+            if domain is not None and domain not in trained:
+                raise PolicyError(file, path, metric, f"no phase's mixture uses domain {domain!r} "
+                                  f"(trained domains: {', '.join(sorted(trained))})", _did_you_mean(domain, trained))
 
 
 def _check_rules(file: str, phases: tuple[PhaseSpec, ...], sources: Mapping[str, SourceSpec]) -> None:
@@ -820,17 +906,16 @@ def _check_rules(file: str, phases: tuple[PhaseSpec, ...], sources: Mapping[str,
     names = [p.name for p in phases]
     for i, name in enumerate(names):
         if names.index(name) != i:
-            raise PolicyError(file, f"phases[{i}].name", name, "phase names must be unique")
+            raise PolicyError(file, f"phases[{i}].name", name, f"phase names must be unique (phases[{names.index(name)}] "
+                              "has the same name)")
     for i, phase in enumerate(phases):
         if phase.terminal and i != len(phases) - 1:
             raise PolicyError(file, f"phases[{i}].terminal", True, "only the last phase can be terminal")
         if i < len(phases) - 1:
-            if not phase.criteria:
-                raise PolicyError(file, f"phases[{i}].criteria", [], "a phase that can advance needs at least one criterion "
-                                  "(advance only on criteria AND plateau)")
-            if not phase.plateau:
-                raise PolicyError(file, f"phases[{i}].plateau", [], "a phase that can advance needs at least one plateau test "
-                                  "(advance only on criteria AND plateau)")
+            for key, entries, what in (("criteria", phase.criteria, "criterion"), ("plateau", phase.plateau, "plateau test")):
+                if not entries:
+                    raise PolicyError(file, f"phases[{i}].{key}", [], f"phase {phase.name!r} can advance, so it needs at "
+                                      f"least one {what} (advance only on criteria AND plateau)")
     first_domains = phases[0].mixture.domains(sources)
     if len(first_domains) != 1:
         raise PolicyError(file, "phases[0].data", sorted(first_domains),
@@ -839,43 +924,84 @@ def _check_rules(file: str, phases: tuple[PhaseSpec, ...], sources: Mapping[str,
         previous, phase = phases[i - 1], phases[i]
         new_domains = phase.mixture.domains(sources) - previous.mixture.domains(sources)
         same_data = previous.mixture == phase.mixture
-        same_rewards = previous.rewards == phase.rewards
+        same_rewards = same_reward_set(previous.rewards, phase.rewards)
         if same_data and same_rewards:
-            raise PolicyError(file, f"phases[{i}]", phase.name, f"changes nothing from phase {previous.name!r}")
+            raise PolicyError(file, f"phases[{i}]", phase.name, f"changes nothing from phase {previous.name!r} "
+                              "(same data mixture and same reward set)")
         if new_domains and not same_rewards:
             raise PolicyError(file, f"phases[{i}].rewards", [r.name for r in phase.rewards],
-                              f"phase {phase.name!r} introduces domains {sorted(new_domains)} and also changes the reward set "
-                              f"of phase {previous.name!r}: rewards must not change when domains are introduced")
+                              f"phase {phase.name!r} introduces domains {sorted(new_domains)} and also changes the reward "
+                              f"set of phase {previous.name!r}: rewards must not change when domains are introduced",
+                              f"keep phase {previous.name!r}'s rewards here and change them in a phase of their own")
 
 
-def apply_overrides(data: dict[str, _Any], overrides: Sequence[str], file: str) -> None:
-    """`--set a.b.c=VALUE`: VALUE is read as TOML (numbers, booleans, quoted strings) or taken as a string."""
+_OVERRIDE_SEGMENT = re.compile(r"([A-Za-z0-9_-]+)((?:\[\d+\])*)")
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str], file: str) -> None:
+    """`--set KEY=VALUE` into the TOML table before it is read, so errors still name the TOML path.
+
+    KEY is a dotted path, with `[i]` for an array entry (`phases[1].max_steps`). VALUE is read as a
+    TOML value (numbers, booleans, quoted strings, arrays) and otherwise taken as a plain string
+    (`model.weights=/models/gemma3-1b-it`).
+    """
     for override in overrides:
-        if "=" not in override:
+        key, sep, raw = override.partition("=")
+        key = key.strip()
+        if not sep or not key:
             raise PolicyError(file, "--set", override, "expected KEY=VALUE, e.g. run.max_steps=50")
-        key, raw = override.split("=", 1)
         try:
-            value = _tomllib.loads(f"v = {raw}")["v"]
-        except _tomllib.TOMLDecodeError:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
             value = raw
-        node: _Any = data
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise PolicyError(file, key, override, f"{part!r} is not a table")
-        node[parts[-1]] = value
+        steps: list[str | int] = []
+        for segment in key.split("."):
+            match = _OVERRIDE_SEGMENT.fullmatch(segment)
+            if match is None:
+                raise PolicyError(file, "--set", override, f"cannot read key segment {segment!r}",
+                                  "use dotted names with [i] for array entries, e.g. phases[1].max_steps=100")
+            steps.append(match.group(1))
+            steps += [int(n) for n in re.findall(r"\[(\d+)\]", match.group(2))]
+        node: Any = data
+        for position, step in enumerate(steps):
+            last = position == len(steps) - 1
+            where = _dotted(steps[:position]) or "<root>"
+            if isinstance(step, int):
+                if not isinstance(node, list) or step >= len(node):
+                    raise PolicyError(file, "--set", override, f"{where} has no entry [{step}]")
+            elif not isinstance(node, dict):
+                raise PolicyError(file, "--set", override, f"{where} is not a table")
+            if last:
+                node[step] = value
+            elif isinstance(step, str):
+                node = node.setdefault(step, {})
+            else:
+                node = node[step]
 
 
-def parse(text: str, file: str, overrides: Sequence[str] = ()) -> Policy:
-    """Parse and validate a policy (pure: no I/O)."""
-    try:
-        data = _tomllib.loads(text)
-    except _tomllib.TOMLDecodeError as error:
-        raise PolicyError(file, "<syntax>", text.splitlines()[error.lineno - 1] if getattr(error, "lineno", 0) else "",
-                          f"TOML syntax error: {error}") from None
-    apply_overrides(data, overrides, file)
-    root = _Table(file, "", data)
+def _dotted(steps: Sequence[str | int]) -> str:
+    return "".join(f"[{s}]" if isinstance(s, int) else (f".{s}" if i else s) for i, s in enumerate(steps))
+
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+
+
+def _syntax_error(text: str, file: str, error: tomllib.TOMLDecodeError) -> PolicyError:
+    """A TOML syntax error names the line and column, and shows the line."""
+    message = str(error)
+    match = _TOML_POSITION.search(message)
+    if match is None:  # "(at end of document)"
+        return PolicyError(file, "end of document", text.splitlines()[-1] if text.splitlines() else "",
+                           f"TOML syntax error: {message}")
+    line, column = int(match.group(1)), int(match.group(2))
+    lines = text.splitlines()
+    shown = lines[line - 1] if 0 < line <= len(lines) else ""
+    return PolicyError(file, f"line {line}, column {column}", shown, f"TOML syntax error: {message[:match.start()]}")
+
+
+def parse_table(data: Mapping[str, Any], file: str) -> Policy:
+    """Validate an already-decoded TOML table (pure). `parse` is this after tomllib."""
+    root = _Table(file, "", dict(data))
     run = _parse_run(root)
     model = _parse_model(root)
     training = _parse_training(root)
@@ -888,15 +1014,26 @@ def parse(text: str, file: str, overrides: Sequence[str] = ()) -> Policy:
     phases = tuple(_parse_phase(file, i, raw, sources, defaults) for i, raw in enumerate(raw_phases))
     root.finish()
     _check_rules(file, phases, sources)
+    _check_domain_metrics(file, phases, judgement.guards, sources)
     return Policy(file=file, run=run, model=model, training=training, metrics=metrics, judgement=judgement,
-                  eval=evaluation, sources=sources, phases=phases)
+                  eval=evaluation, sources=sources, phases=_settle_phases(phases))
 
 
-def load(path: _Path | str, overrides: Sequence[str] = ()) -> Policy:
+def parse(text: str, file: str, overrides: Sequence[str] = ()) -> Policy:
+    """Parse and validate a policy (pure: no I/O). `overrides` are `--set KEY=VALUE` strings."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise _syntax_error(text, file, error) from None
+    apply_overrides(data, overrides, file)
+    return parse_table(data, file)
+
+
+def load(path: Path | str, overrides: Sequence[str] = ()) -> Policy:
     """Read and parse a policy file; an unreadable file is a PolicyError too."""
     file = str(path)
     try:
-        text = _Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise PolicyError(file, "<file>", file, f"cannot read policy: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
@@ -908,7 +1045,7 @@ def load(path: _Path | str, overrides: Sequence[str] = ()) -> Policy:
 
 
 def _step(index: int, phase_index: int, phase: PhaseSpec, part: str, mixture: Mixture, rewards: RewardSet,
-          changes: Factor, gate: ExitGate, judgement_plateau: tuple[PlateauSpec, ...]) -> PlanStep:
+          changes: Factor, gate: ExitGate, settle_plateau: tuple[PlateauSpec, ...] = ()) -> PlanStep:
     settle = gate is ExitGate.SETTLE
     return PlanStep(
         index=index,
@@ -920,7 +1057,7 @@ def _step(index: int, phase_index: int, phase: PhaseSpec, part: str, mixture: Mi
         changes=changes,
         exit_gate=gate,
         criteria=() if settle else phase.criteria,
-        plateau=judgement_plateau if settle else phase.plateau,
+        plateau=settle_plateau if settle else phase.plateau,
         max_steps=phase.max_steps,
         on_budget_exhausted=phase.on_budget_exhausted,
     )
@@ -929,61 +1066,90 @@ def _step(index: int, phase_index: int, phase: PhaseSpec, part: str, mixture: Mi
 def expand_plan(policy: Policy) -> Plan:
     """Phases into plan steps that each change exactly one factor.
 
-    A transition that changes both data and rewards becomes two steps: part "a" changes the factor
-    named by the later phase's change_order and must settle (guards hold, the previous phase's
-    watched metrics plateau again) before part "b" changes the other one.
+    The first phase is step 0 (changes nothing: training starts there). A transition that changes
+    only the data or only the rewards is one step. A transition that changes both becomes two:
+    part "a" changes the factor named by the later phase's change_order and must settle (at least
+    judgement.settle_steps, guards hold, the previous phase's watched metrics plateau again) before
+    part "b" changes the other factor and carries the phase's own criteria and plateau tests. The
+    step before each transition leaves on its phase's criteria AND plateau; the last is terminal.
     """
     steps: list[PlanStep] = []
     phases = policy.phases
     for i, phase in enumerate(phases):
         gate = ExitGate.TERMINAL if i == len(phases) - 1 else ExitGate.PHASE_CRITERIA
         if i == 0:
-            steps.append(_step(0, 0, phase, "", phase.mixture, phase.rewards, Factor.NONE, gate, ()))
+            steps.append(_step(0, 0, phase, "", phase.mixture, phase.rewards, Factor.NONE, gate))
             continue
         previous = phases[i - 1]
         data_changes = previous.mixture != phase.mixture
-        rewards_change = previous.rewards != phase.rewards
+        rewards_change = not same_reward_set(previous.rewards, phase.rewards)
         if data_changes and rewards_change:
             data_first = phase.change_order is ChangeOrder.DATA_FIRST
-            first = Factor.DATA if data_first else Factor.REWARDS
-            second = Factor.REWARDS if data_first else Factor.DATA
-            mid_mixture = phase.mixture if data_first else previous.mixture
-            mid_rewards = previous.rewards if data_first else phase.rewards
-            steps.append(_step(len(steps), i, phase, "a", mid_mixture, mid_rewards, first, ExitGate.SETTLE, previous.plateau))
-            steps.append(_step(len(steps), i, phase, "b", phase.mixture, phase.rewards, second, gate, ()))
+            first, second = (Factor.DATA, Factor.REWARDS) if data_first else (Factor.REWARDS, Factor.DATA)
+            middle_mixture = phase.mixture if data_first else previous.mixture
+            middle_rewards = previous.rewards if data_first else phase.rewards
+            steps.append(_step(len(steps), i, phase, "a", middle_mixture, middle_rewards, first, ExitGate.SETTLE,
+                               previous.plateau))
+            steps.append(_step(len(steps), i, phase, "b", phase.mixture, phase.rewards, second, gate))
         else:
             factor = Factor.DATA if data_changes else Factor.REWARDS
-            steps.append(_step(len(steps), i, phase, "", phase.mixture, phase.rewards, factor, gate, ()))
+            # an unchanged reward set stays the very same tuple, so "unchanged" is plain equality downstream
+            rewards = previous.rewards if factor is Factor.DATA else phase.rewards
+            steps.append(_step(len(steps), i, phase, "", phase.mixture, rewards, factor, gate))
     return tuple(steps)
 
 
+# ---------------------------------------------------------------- what `validate` prints
+
+
 def describe_plan(policy: Policy, plan: Plan) -> str:
-    """The numbered single-factor plan `validate` prints."""
+    """The numbered single-factor plan `validate` prints: what changes, what runs, what must hold to leave."""
     lines = []
     for step in plan:
         what = {
             Factor.NONE: "start",
-            Factor.DATA: "DATA    (rewards unchanged)",
-            Factor.REWARDS: "REWARDS (data unchanged)",
+            Factor.DATA: "changes the DATA mixture (reward set unchanged)",
+            Factor.REWARDS: "changes the REWARD set (data mixture unchanged)",
         }[step.changes]
+        if step.part:
+            phase = policy.phases[step.phase_index]
+            half = "first" if step.part == "a" else "second"
+            what += f"; {half} half of a split switch ({phase.change_order.value})"
         lines.append(f"{step.index + 1}. {step.label}: {what}")
-        mixture = ", ".join(
-            f"{c.source} {c.weight:.0%}" + ("" if c.subset.is_whole else f" [{_subset_text(c.subset)}]")
-            for c in step.mixture.components
-        )
-        lines.append(f"     data:    {mixture}")
-        lines.append(f"     rewards: {', '.join(r.name for r in step.rewards)}")
+        lines.append(f"     data:    {_mixture_text(step.mixture)}")
+        lines.append(f"     rewards: {_rewards_text(step.rewards)}")
+        plateau = " and ".join(f"{p.metric} ({p.test.value}{', eval' if p.source is Source.EVAL else ''})"
+                               for p in step.plateau) or "-"
         if step.exit_gate is ExitGate.SETTLE:
-            lines.append(f"     leave when settled: >= {policy.judgement.settle_steps} steps, guards hold, plateau of "
-                         + (", ".join(f"{p.metric} ({p.test.value})" for p in step.plateau) or "-"))
+            guards = ", ".join(g.metric for g in policy.judgement.guards) or "none set"
+            lines.append(f"     leave when settled: >= {policy.judgement.settle_steps} steps, guards hold ({guards}), "
+                         f"plateau of {plateau}")
         else:
             head = "done when" if step.exit_gate is ExitGate.TERMINAL else "leave when"
-            criteria = " AND ".join(f"{c.metric} {c.comparison.value} {c.threshold:g}"
-                                    + (" [eval]" if c.source is Source.EVAL else "") for c in step.criteria) or "-"
-            plateau = ", ".join(f"{p.metric} ({p.test.value})" for p in step.plateau) or "-"
-            lines.append(f"     {head}: {criteria}; plateau of {plateau}")
+            conditions = [f"{c.metric} {c.comparison.value} {c.threshold:g}" + (" [eval]" if c.source is Source.EVAL else "")
+                          for c in step.criteria]
+            if step.plateau:
+                conditions.append(f"plateau of {plateau}")
+            lines.append(f"     {head}: {' AND '.join(conditions) or 'never (runs until its budget)'}")
         lines.append(f"     budget:  {step.max_steps} steps, then {step.on_budget_exhausted.value}")
     return "\n".join(lines)
+
+
+def _mixture_text(mixture: Mixture) -> str:
+    return ", ".join(f"{c.source} {c.weight * 100:.3g}%" + ("" if c.subset.is_whole else f" [{_subset_text(c.subset)}]")
+                     for c in mixture.components)
+
+
+def _rewards_text(rewards: RewardSet) -> str:
+    """Names, with the parameters that differ from rewards.py's defaults."""
+    from autocurriculum.rewards import REWARD_PARAMETERS
+
+    parts = []
+    for reward in rewards:
+        defaults = REWARD_PARAMETERS.get(reward.name, {})
+        changed = {k: v for k, v in reward.params.items() if defaults.get(k) != v}
+        parts.append(reward.name + (f"({', '.join(f'{k}={v:g}' for k, v in changed.items())})" if changed else ""))
+    return ", ".join(parts)
 
 
 def _subset_text(subset: SubsetSpec) -> str:

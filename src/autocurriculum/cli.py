@@ -1,33 +1,59 @@
 """Command line: run | validate | status | ctl | replay | eval.
 
-Each handler imports what it needs lazily, so `validate`, `status` and `ctl` never import JAX or
-Tunix and answer in a fraction of a second.
+The CLI only routes: each subcommand's work lives in the module that owns it, imported lazily
+inside the handler, so `validate` never imports JAX or Tunix and answers in a fraction of a second.
+A subcommand whose module is not installed yet says so and exits 70 (EX_SOFTWARE) instead of
+failing with a traceback. A bad policy exits 78 (EX_CONFIG) with one line naming the file, the
+dotted TOML path and the bad value, like `nginx -t`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-EX_OK, EX_USAGE, EX_SOFTWARE, EX_CONFIG = 0, 64, 70, 78
-STATUS_RUNNING, STATUS_NOT_RUNNING, STATUS_UNKNOWN = 0, 3, 4
+EX_OK, EX_SOFTWARE, EX_CONFIG = 0, 70, 78
+SUBCOMMANDS = ("run", "validate", "status", "ctl", "replay", "eval")
+
+Handler = Callable[[argparse.Namespace], int]
 
 
-def _policy_error_exit(error: Exception) -> int:
-    print(f"autocurriculum: {error}", file=sys.stderr)
-    return EX_CONFIG
+def _provided(module: str, name: str) -> Callable[..., object] | None:
+    """`module.name` if that module exists and defines it; None while another engineer is writing it."""
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name != module:  # the module exists but something it needs does not: a real error
+            raise
+        return None
+    found = getattr(loaded, name, None)
+    return found if callable(found) else None
+
+
+def _not_available(subcommand: str, module: str, name: str) -> int:
+    print(f"autocurriculum {subcommand}: not available yet ({module}.{name} is missing)", file=sys.stderr)
+    return EX_SOFTWARE
+
+
+def _delegate(subcommand: str, module: str, name: str) -> Handler:
+    """A handler that calls `module.name(args)`, imported only when the subcommand runs."""
+
+    def handler(args: argparse.Namespace) -> int:
+        function = _provided(module, name)
+        if function is None:
+            return _not_available(subcommand, module, name)
+        return int(function(args))  # type: ignore[call-overload]
+
+    return handler
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from autocurriculum.policy import PolicyError, describe_plan, expand_plan, load
+    from autocurriculum.policy import describe_plan, expand_plan, load
 
-    try:
-        policy = load(Path(args.policy), overrides=args.set or ())
-    except PolicyError as error:
-        return _policy_error_exit(error)
+    policy = load(Path(args.policy), overrides=args.set or ())
     plan = expand_plan(policy)
     print(f"{policy.file}: {len(policy.phases)} phases, {len(plan)} single-factor plan steps")
     print(describe_plan(policy, plan))
@@ -35,155 +61,112 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EX_OK
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from autocurriculum.daemon import cmd_run as run
-
-    return run(args)
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from autocurriculum import control
-
-    run_dir = Path(args.run_dir)
-    if not run_dir.is_dir():
-        print(f"autocurriculum: no run directory {run_dir}", file=sys.stderr)
-        return STATUS_UNKNOWN
-    status = control.read_status(run_dir)
-    pid = control.running_pid(run_dir)
-    if status is None and pid is None:
-        print(f"autocurriculum: {run_dir} is not a run directory (no status.json)", file=sys.stderr)
-        return STATUS_UNKNOWN
-    status = dict(status or {})
-    status["running"] = pid is not None
-    status["pending_requests"] = [r.to_json() for r in control.ControlInbox(run_dir).pending(
-        int(status.get("last_request_seq", 0)))] if run_dir.is_dir() else []
-    if args.json:
-        print(json.dumps(status, indent=2, sort_keys=True, default=str))
-    else:
-        decision = status.get("last_decision") or {}
-        print(f"run dir:    {run_dir} ({'running, pid ' + str(pid) if pid else 'not running'})")
-        print(f"phase:      {status.get('phase', '?')}{'/' + str(status['part']) if status.get('part') else ''}"
-              f"  (plan step {int(status.get('plan_step', 0)) + 1}/{status.get('plan_steps', '?')})")
-        print(f"step:       {status.get('step', '?')}{'  HELD: ' + str(status.get('hold_reason', '')) if status.get('hold') else ''}"
-              f"{'  DONE' if status.get('done') else ''}")
-        print(f"decision:   {decision.get('action', '?')} ({decision.get('reason', '?')})")
-        for metric, c in dict(status.get("criteria", {})).items():
-            print(f"criterion:  {metric} {c.get('comparison')} {c.get('threshold')}: value {c.get('value')} "
-                  f"-> {'holds' if c.get('holds') else 'not yet'}")
-        for metric, p in dict(status.get("plateau", {})).items():
-            print(f"plateau:    {metric} ({p.get('test')}): {p.get('statistic')} vs {p.get('bound')} "
-                  f"-> {'plateaued' if p.get('plateaued') else 'not yet'}")
-        if status.get("alerts"):
-            print(f"alerts:     {', '.join(status['alerts'])}")
-        for request in status["pending_requests"]:
-            print(f"pending:    #{request['seq']} {request['command']} {request['phase']} ({request['reason']})")
-    return STATUS_RUNNING if pid is not None else STATUS_NOT_RUNNING
-
-
-def cmd_ctl(args: argparse.Namespace) -> int:
-    from autocurriculum import control
-    from autocurriculum.override import Command
-
-    run_dir = Path(args.run_dir)
-    if not run_dir.is_dir():
-        print(f"autocurriculum: no run directory {run_dir}", file=sys.stderr)
-        return STATUS_UNKNOWN
-    if args.command == "set" and not args.phase:
-        print("autocurriculum: ctl set needs a PHASE", file=sys.stderr)
-        return EX_USAGE
-    pid = control.running_pid(run_dir)
-    seq = control.submit(run_dir, Command(args.command), args.phase or "", args.reason)
-    print(f"request #{seq} {args.command} {args.phase or ''} written to {run_dir}"
-          + ("" if pid else " (no daemon running: it applies when the run resumes)"))
-    if args.wait is None:
-        return EX_OK
-    if pid is None:
-        print("autocurriculum: not running; nothing to wait for", file=sys.stderr)
-        return STATUS_NOT_RUNNING
-    ack = control.wait_for_ack(run_dir, seq, args.wait)
-    if ack is None:
-        print(f"autocurriculum: no acknowledgement of #{seq} within {args.wait:g}s", file=sys.stderr)
-        return 1
-    print(f"#{seq} {ack.result}: {ack.message}")
-    return EX_OK if ack.result == "applied" else 2
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
-    from autocurriculum.policy import PolicyError, load
-    from autocurriculum.replay import replay_file
+    from autocurriculum.policy import load
 
-    try:
-        policy = load(Path(args.policy))
-    except PolicyError as error:
-        return _policy_error_exit(error)
-    return replay_file(policy, Path(args.metrics), Path(args.plot) if args.plot else None)
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from autocurriculum.evaluation import cmd_eval as run_eval
-
-    return run_eval(args)
+    replay_file = _provided("autocurriculum.replay", "replay_file")
+    if replay_file is None:
+        return _not_available("replay", "autocurriculum.replay", "replay_file")
+    policy = load(Path(args.policy), overrides=args.set or ())
+    return int(replay_file(policy, Path(args.metrics), Path(args.plot) if args.plot else None))  # type: ignore[call-overload]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_set_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                        help="override a policy value before it is checked, e.g. run.max_steps=50 or "
+                             "phases[1].max_steps=200 (VALUE is read as TOML, else taken as a string); repeatable")
+
+
+def _add_control_arguments(parser: argparse.ArgumentParser, function: str) -> None:
+    """status and ctl take their arguments from control_cli, which owns them."""
+    add = _provided("autocurriculum.control_cli", function)
+    if add is not None:
+        add(parser)
+    else:  # accept anything, so the handler can say "not available yet" rather than argparse erroring
+        parser.set_defaults(accepts_unknown=True)
+
+
+def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line. `subcommand` names the one about to run: only its delegated arguments are imported."""
     parser = argparse.ArgumentParser(
         prog="autocurriculum",
-        description="Drive a Tunix GRPO run through a behaviour -> correctness -> domains curriculum.",
+        description="Drive a Tunix GRPO run through a behaviour -> correctness -> domains curriculum, "
+                    "changing the data mixture OR the reward set at each switch, never both.",
+        epilog="example:\n  autocurriculum validate policies/default.toml\n  autocurriculum run policies/tiny.toml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="subcommand", required=True)
+    sub = parser.add_subparsers(dest="subcommand", required=True, metavar="{" + ",".join(SUBCOMMANDS) + "}")
 
-    def add(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    def add(name: str, help_text: str, examples: Sequence[str], handler: Handler) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           epilog="example:\n" + "\n".join(f"  {e}" for e in examples),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(handler=handler)
+        return p
 
-    p = add("run", "run the daemon: train through the policy's plan", "autocurriculum run policies/tiny.toml --run-dir runs/tiny")
-    p.add_argument("policy")
+    p = add("run", "run the daemon: train through the policy's single-factor plan",
+            ["autocurriculum run policies/tiny.toml --run-dir runs/tiny",
+             "autocurriculum run policies/default.toml --set model.weights=/models/gemma3-1b-it --resume"],
+            _delegate("run", "autocurriculum.daemon", "cmd_run"))
+    p.add_argument("policy", help="policy TOML file")
     p.add_argument("--run-dir", help="run directory (default: the policy's run.run_dir)")
     p.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a policy value, e.g. run.max_steps=50")
-    p.set_defaults(handler=cmd_run)
+    _add_set_argument(p)
 
-    p = add("validate", "check a policy and print its single-factor plan (exit 78 on error)",
-            "autocurriculum validate policies/default.toml --set model.weights=/models/gemma3-1b-it")
-    p.add_argument("policy")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a policy value")
-    p.set_defaults(handler=cmd_validate)
+    p = add("validate", "check a policy and print its single-factor plan (exit 0 and 'policy OK', or 78 on any error)",
+            ["autocurriculum validate policies/default.toml",
+             "autocurriculum validate policies/default.toml --set model.weights=/models/gemma3-1b-it"],
+            cmd_validate)
+    p.add_argument("policy", help="policy TOML file")
+    _add_set_argument(p)
 
-    p = add("status", "show a run's phase, step and last decision (exit 0 running, 3 not running, 4 unknown)",
-            "autocurriculum status --run-dir runs/tiny --json")
-    p.add_argument("--run-dir", default="runs/tiny")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_status)
+    p = add("status", "show a run's phase, plan step, step and last decision (exit 0 running, 3 not running, 4 unknown)",
+            ["autocurriculum status --run-dir runs/tiny", "autocurriculum status --run-dir runs/tiny --json"],
+            _delegate("status", "autocurriculum.control_cli", "cmd_status"))
+    if subcommand == "status":
+        _add_control_arguments(p, "add_status_arguments")
 
-    p = add("ctl", "steer a running daemon: advance, hold, resume, or set PHASE",
-            "autocurriculum ctl set correctness --reason 'format is good enough' --run-dir runs/tiny --wait 30")
-    p.add_argument("command", choices=["advance", "hold", "resume", "set"])
-    p.add_argument("phase", nargs="?", default="")
-    p.add_argument("--reason", required=True)
-    p.add_argument("--run-dir", default="runs/tiny")
-    p.add_argument("--wait", type=float, metavar="SECONDS", help="block until the daemon acknowledges")
-    p.set_defaults(handler=cmd_ctl)
+    p = add("ctl", "steer a running daemon: advance, hold, resume, or set PHASE (applied once, at a step boundary)",
+            ["autocurriculum ctl hold --reason 'look at the samples' --run-dir runs/tiny",
+             "autocurriculum ctl set correctness --reason 'format is good enough' --run-dir runs/tiny --wait 30"],
+            _delegate("ctl", "autocurriculum.control_cli", "cmd_ctl"))
+    if subcommand == "ctl":
+        _add_control_arguments(p, "add_ctl_arguments")
 
     p = add("replay", "rerun decide() over a recorded metrics log and print its transitions",
-            "autocurriculum replay runs/tiny/metrics.jsonl --policy policies/tiny.toml --plot replay.png")
-    p.add_argument("metrics")
-    p.add_argument("--policy", required=True)
-    p.add_argument("--plot")
-    p.set_defaults(handler=cmd_replay)
+            ["autocurriculum replay runs/tiny/metrics.jsonl --policy policies/tiny.toml",
+             "autocurriculum replay runs/tiny/metrics.jsonl --policy policies/tiny.toml --plot replay.png"],
+            cmd_replay)
+    p.add_argument("metrics", help="the run's per-step metrics log (metrics.jsonl)")
+    p.add_argument("--policy", required=True, help="the policy the run used")
+    p.add_argument("--plot", help="draw the watched metrics with phase bands and switches to this PNG")
+    _add_set_argument(p)
 
     p = add("eval", "evaluate a checkpoint on held-out items and write a report",
-            "autocurriculum eval --run-dir runs/tiny --out report/")
-    p.add_argument("--run-dir", default="runs/tiny")
+            ["autocurriculum eval --run-dir runs/tiny --out report/",
+             "autocurriculum eval --run-dir runs/tiny --checkpoint 200 --split test"],
+            _delegate("eval", "autocurriculum.evaluation", "cmd_eval"))
+    p.add_argument("--run-dir", default="runs/tiny", help="run directory (default: runs/tiny)")
     p.add_argument("--checkpoint", type=int, help="checkpoint step (default: the newest good one)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--out", default="report")
-    p.set_defaults(handler=cmd_eval)
+    p.add_argument("--split", default="test", help="held-out split (default: test)")
+    p.add_argument("--out", default="report", help="report directory (default: report)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    from autocurriculum.policy import PolicyError  # pure and light: no JAX, no Tunix
+
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    subcommand = next((a for a in arguments if not a.startswith("-")), None)
+    parser = build_parser(subcommand)
+    args, unknown = parser.parse_known_args(arguments)
+    if unknown and not getattr(args, "accepts_unknown", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:
+        return int(args.handler(args))
+    except PolicyError as error:
+        print(f"autocurriculum: {error}", file=sys.stderr)
+        return EX_CONFIG
 
 
 if __name__ == "__main__":

@@ -119,7 +119,14 @@ autocurriculum_transitions_total{from_phase="behaviour",reason="criteria_and_pla
 # TYPE autocurriculum_rollbacks_total counter
 autocurriculum_rollbacks_total 0
 # TYPE autocurriculum_operator_requests_total counter
+autocurriculum_operator_requests_total{command="advance",result="applied"} 0
+autocurriculum_operator_requests_total{command="advance",result="rejected"} 0
 autocurriculum_operator_requests_total{command="hold",result="applied"} 1
+autocurriculum_operator_requests_total{command="hold",result="rejected"} 0
+autocurriculum_operator_requests_total{command="resume",result="applied"} 0
+autocurriculum_operator_requests_total{command="resume",result="rejected"} 0
+autocurriculum_operator_requests_total{command="set",result="applied"} 0
+autocurriculum_operator_requests_total{command="set",result="rejected"} 0
 # TYPE autocurriculum_nonfinite_rewards_total counter
 autocurriculum_nonfinite_rewards_total 1
 # TYPE autocurriculum_alert gauge

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 from prometheus_client.exposition import start_http_server
 
 from autocurriculum import __version__, observation
+from autocurriculum.override import Command
 from autocurriculum.policy import Plan, Policy
 
 PREFIX = "autocurriculum"
@@ -121,6 +122,9 @@ class Exporter:
         self.requests = Counter(
             f"{p}_operator_requests", "Operator requests by command and result", ["command", "result"], registry=r
         )
+        for command in Command:  # known label values start at 0, so the first request is an increase
+            for result in ("applied", "rejected"):
+                self.requests.labels(command.value, result)
         self.nonfinite = Counter(f"{p}_nonfinite_rewards", "Reward values that were NaN or infinite", registry=r)
         self.alerts = Gauge(f"{p}_alert", "1 while the alert condition holds", ["alert"], registry=r)
         for alert in ALERTS:

@@ -1,4 +1,6 @@
-"""Plateau tests on hand-built windows: rising is not a plateau, flat noise is, NaN never counts."""
+"""Plateau tests: the window's running statistics against their definitions, and each test on
+hand-built series whose verdict follows from the definition (rising is not a plateau, flat noise
+is, a window that is not full never is, NaN never counts)."""
 
 from __future__ import annotations
 
@@ -6,75 +8,185 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from autocurriculum.plateau import Window, mann_kendall_test, patience_test, run_test, stable_level_test, trend_test
+from autocurriculum.plateau import (
+    Window,
+    critical_z,
+    mann_kendall_s,
+    mann_kendall_test,
+    patience_test,
+    run_test,
+    stable_level_test,
+    trend_test,
+    values_needed,
+)
 from autocurriculum.policy import PlateauSpec, PlateauTest
 
-
-def test_window_keeps_the_last_values_and_drops_nonfinite() -> None:
-    window = Window(3)
-    for value in (1.0, float("nan"), 2.0, float("inf"), 3.0, 4.0, None):
-        window = window.push(value)
-    assert window.values == (2.0, 3.0, 4.0)
-    assert window.dropped == 3
-    assert window.mean() == 3.0
+finite = st.floats(min_value=-100, max_value=100, allow_nan=False, allow_infinity=False)
+values_and_junk = st.lists(st.one_of(finite, finite, finite, st.sampled_from([math.nan, math.inf, -math.inf, None])),
+                           max_size=60)
 
 
-def test_patience_counts_steps_since_the_best() -> None:
-    assert patience_test([0.1, 0.5, 0.5, 0.5, 0.5], patience=3, min_delta=0.01) == (3.0, True, True)
-    assert patience_test([0.1, 0.2, 0.3, 0.4, 0.5], patience=3, min_delta=0.01)[1] is False
-    assert patience_test([0.1, 0.2], patience=3, min_delta=0.01)[2] is False
+def spec(test: PlateauTest, metric: str = "extraction_rate", window: int = 10, **kw: float) -> PlateauSpec:
+    return PlateauSpec(metric=metric, test=test, window=window, **kw)  # type: ignore[arg-type]
 
 
-def test_trend_rejects_a_rise_and_accepts_a_flat_noisy_level() -> None:
+# ---------------------------------------------------------------- the window
+
+
+def test_window_keeps_the_newest_values_in_order_and_counts_what_it_drops() -> None:
+    window = Window.of(3, [1.0, math.nan, 2.0, math.inf, 3.0, 4.0, None, -math.inf, 5.0])
+    assert window.values().tolist() == [3.0, 4.0, 5.0]
+    assert window.dropped == 4
+    assert window.mean() == 4.0
+    assert window.last(2).tolist() == [4.0, 5.0]
+
+
+def test_a_push_leaves_the_old_window_untouched() -> None:
+    before = Window.of(3, [1.0, 2.0, 3.0])
+    after = before.push(9.0)
+    assert before.values().tolist() == [1.0, 2.0, 3.0]
+    assert after.values().tolist() == [2.0, 3.0, 9.0]
+    with pytest.raises(ValueError):
+        before.ring[0] = 5.0  # read-only: the state is immutable
+
+
+def test_window_mean_is_exact_at_a_threshold() -> None:
+    # summed naively, ten 0.95s average 0.9499999999999998 and a ">= 0.95" criterion would fail
+    assert Window.of(10, [0.95] * 10).mean() == 0.95
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(min_value=1, max_value=12), values_and_junk)
+def test_running_statistics_match_their_definitions(size: int, raw: list[float | None]) -> None:
+    window = Window.of(size, raw)
+    kept = [v for v in raw if v is not None and math.isfinite(v)][-size:]
+    assert window.values().tolist() == kept
+    assert window.dropped == sum(1 for v in raw if v is None or not math.isfinite(v))
+    assert window.mk_s == mann_kendall_s(kept)
+    assert window.total == pytest.approx(math.fsum(kept), abs=1e-9)
+    assert window.total_sq == pytest.approx(math.fsum(v * v for v in kept), rel=1e-9, abs=1e-7)
+    assert window.total_xy == pytest.approx(math.fsum(i * v for i, v in enumerate(kept)), rel=1e-9, abs=1e-7)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=1, max_value=8), values_and_junk, finite)
+def test_a_window_survives_json_exactly(size: int, raw: list[float | None], more: float) -> None:
+    import json
+
+    window = Window.of(size, raw)
+    restored = Window.from_json(json.loads(json.dumps(window.to_json())))
+    assert restored == window
+    assert restored.push(more) == window.push(more)
+
+
+def test_windows_with_other_values_are_not_equal() -> None:
+    assert Window.of(3, [1.0, 2.0]) != Window.of(3, [2.0, 1.0])
+    assert Window.of(3, [1.0, 2.0]) != Window.of(4, [1.0, 2.0])
+
+
+# ---------------------------------------------------------------- each test's definition
+
+
+def test_patience_sees_a_late_rise_or_fall_and_accepts_no_change() -> None:
+    flat_after_rise = [0.1, 0.3, 0.5, 0.5, 0.5, 0.5]
+    assert patience_test(flat_after_rise, patience=3, min_delta=0.01) == (0.0, True)
+    still_rising = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    statistic, plateaued = patience_test(still_rising, patience=3, min_delta=0.01)
+    assert statistic == pytest.approx(0.6 - 0.3) and not plateaued
+    falling = [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
+    assert patience_test(falling, patience=3, min_delta=0.01)[1] is False
+
+
+def test_trend_reach_of_an_exact_line_is_its_slope_times_the_window() -> None:
+    line = [0.5 + 0.01 * i for i in range(10)]  # no residual: the interval is the slope itself
+    reach, plateaued = trend_test(line, epsilon=0.2, alpha=0.05)
+    assert reach == pytest.approx(0.01 * 10)
+    assert plateaued
+    assert trend_test(line, epsilon=0.05, alpha=0.05)[1] is False
+
+
+def test_trend_rejects_a_noisy_rise_and_accepts_flat_noise() -> None:
     rng = np.random.default_rng(0)
-    rising = list(np.linspace(0.3, 0.9, 20) + rng.normal(0, 0.02, 20))
-    flat = list(0.9 + rng.normal(0, 0.02, 20))
-    assert trend_test(rising, epsilon=0.05, alpha=0.05)[1] is False
-    assert trend_test(flat, epsilon=0.05, alpha=0.05)[1] is True
+    rising = np.linspace(0.3, 0.9, 20) + rng.normal(0, 0.02, 20)
+    flat = 0.9 + rng.normal(0, 0.02, 20)
+    assert trend_test(rising.tolist(), epsilon=0.05, alpha=0.05)[1] is False
+    assert trend_test(flat.tolist(), epsilon=0.05, alpha=0.05)[1] is True
 
 
-def test_mann_kendall_detects_a_monotonic_trend_only() -> None:
-    assert mann_kendall_test(list(range(20)), alpha=0.05)[1] is False
-    assert mann_kendall_test([1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0], alpha=0.05)[1] is True
-    assert mann_kendall_test([0.5] * 10, alpha=0.05) == (0.0, True, True)
+def test_mann_kendall_on_hand_computed_series() -> None:
+    # strictly increasing, n = 10: S = 45, var = 10*9*25/18 = 125, z = (45 - 1) / sqrt(125)
+    z, plateaued = mann_kendall_test([float(i) for i in range(10)], alpha=0.05)
+    assert z == pytest.approx(44 / math.sqrt(125)) and not plateaued
+    # ties: [1, 2, 2, 3] has S = 5 and var = (4*3*13 - 2*1*9) / 18
+    z, _ = mann_kendall_test([1.0, 2.0, 2.0, 3.0], alpha=0.05)
+    assert z == pytest.approx(4 / math.sqrt((156 - 18) / 18))
+    assert mann_kendall_test([1.0, 2.0] * 5, alpha=0.05)[1] is True
+    assert mann_kendall_test([0.5] * 10, alpha=0.05) == (0.0, True)
 
 
-def test_stable_level_uses_the_coefficient_of_variation() -> None:
-    assert stable_level_test([20, 21, 19, 20], max_cv=0.1)[1] is True
-    assert stable_level_test([10, 30, 5, 40], max_cv=0.1)[1] is False
+def test_stable_level_is_the_population_coefficient_of_variation() -> None:
+    cv, plateaued = stable_level_test([20.0, 21.0, 19.0, 20.0], max_cv=0.1)
+    assert cv == pytest.approx(math.sqrt(0.5) / 20) and plateaued
+    assert stable_level_test([10.0, 30.0, 5.0, 40.0], max_cv=0.1)[1] is False
+    assert stable_level_test([0.0, 0.0, 0.0], max_cv=0.1)[1] is False  # no level at all is not a stable one
 
 
-def spec(test: PlateauTest, metric: str = "extraction_rate", **kw) -> PlateauSpec:
-    return PlateauSpec(metric=metric, test=test, window=10, **kw)
-
-
-def window_of(values) -> Window:
-    window = Window(10)
-    for value in values:
-        window = window.push(value)
-    return window
+# ---------------------------------------------------------------- run_test: the policy's view
 
 
 def test_a_window_that_is_not_full_is_never_a_plateau() -> None:
-    result = run_test(spec(PlateauTest.TREND), window_of([0.9] * 5), 16, True)
+    for test in PlateauTest:
+        s = spec(test, metric="learnable_group_ratio" if test is PlateauTest.LEARNING_EXHAUSTED else "extraction_rate")
+        result = run_test(s, Window.of(values_needed(s), [0.0] * (values_needed(s) - 1)), 16, True)
+        assert not result.ready and not result.plateaued, test
+
+
+def test_nan_never_fills_a_window() -> None:
+    result = run_test(spec(PlateauTest.TREND), Window.of(10, [0.9] * 5 + [math.nan] * 20), 16, True)
     assert not result.ready and not result.plateaued
 
 
-def test_trend_epsilon_is_floored_by_binomial_noise_for_rates() -> None:
-    # p = 0.5 with 16 completions a step: one step's standard error is 0.125
-    result = run_test(spec(PlateauTest.TREND, epsilon=0.01), window_of([0.5] * 10), 16, True)
-    assert result.bound == pytest.approx(0.125)
-    length = run_test(spec(PlateauTest.TREND, metric="mean_length_tokens", epsilon=0.01), window_of([20.0] * 10), 16, False)
+def test_trend_band_is_floored_by_one_steps_binomial_noise_for_rates_only() -> None:
+    # p = 0.5 with 16 completions a step: one step's standard error is sqrt(0.25 / 16) = 0.125
+    result = run_test(spec(PlateauTest.TREND, epsilon=0.01, noise_multiplier=2.0), Window.of(10, [0.5] * 10), 16, True)
+    assert result.bound == pytest.approx(2.0 * 0.125)
+    assert result.plateaued
+    length = run_test(spec(PlateauTest.TREND, metric="mean_length_tokens", epsilon=0.01), Window.of(10, [20.0] * 10),
+                      16, False)
     assert length.bound == 0.01
 
 
 def test_learning_exhausted_reads_the_learnable_group_share() -> None:
     s = spec(PlateauTest.LEARNING_EXHAUSTED, metric="learnable_group_ratio", min_learnable=0.1)
-    assert run_test(s, window_of([0.0] * 10), 16, True).plateaued
-    assert not run_test(s, window_of([0.5] * 10), 16, True).plateaued
+    exhausted = run_test(s, Window.of(10, [0.0, 0.1] * 5), 16, True)
+    assert exhausted.statistic == pytest.approx(0.05) and exhausted.plateaued
+    assert not run_test(s, Window.of(10, [0.5] * 10), 16, True).plateaued
 
 
-def test_results_are_finite_for_the_log() -> None:
-    result = run_test(spec(PlateauTest.STABLE_LEVEL), window_of([0.0] * 10), 16, True)
-    assert math.isfinite(result.statistic)
+def test_patience_needs_more_values_than_its_patience() -> None:
+    s = spec(PlateauTest.PATIENCE, window=5, patience=8)
+    assert values_needed(s) == 9
+    assert not run_test(s, Window.of(20, [0.5] * 8), 16, True).ready
+    assert run_test(s, Window.of(20, [0.5] * 9), 16, True).plateaued
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=12, max_size=40), st.sampled_from(list(PlateauTest)))
+def test_the_running_path_and_the_direct_path_agree(values: list[float], test: PlateauTest) -> None:
+    s = spec(test, window=12, patience=4, epsilon=0.05, max_cv=0.3)
+    whole = run_test(s, Window.of(12, values), 16, True)  # the window is exactly the test's: running sums
+    part = run_test(s, Window.of(40, values), 16, True)  # a longer window: the test reads its last 12 values
+    assert whole.ready and part.ready
+    assert whole.statistic == pytest.approx(part.statistic, rel=1e-6, abs=1e-6)
+    margin = abs(whole.statistic - whole.bound)
+    if margin > 1e-6:  # away from the boundary, the verdicts agree
+        assert whole.plateaued == part.plateaued
+
+
+def test_results_serialise_without_infinities() -> None:
+    result = run_test(spec(PlateauTest.STABLE_LEVEL), Window.of(10, [0.0] * 10), 16, True)
+    assert result.to_json()["statistic"] is None and result.to_json()["plateaued"] is False
+    assert critical_z(0.05) == pytest.approx(1.959964, abs=1e-6)

@@ -1,155 +1,367 @@
-"""Rolling windows and plateau tests: pure functions of a window of per-step values (numpy only).
+"""Rolling windows and plateau tests: pure state + pure update, numpy only.
 
-GRPO statistics are noisy: with 16 completions a step, one step's rate has a standard deviation of
-~10 points and a tiny model's compliance wanders between 82% and 100% (DESIGN.md). A plateau test
-must not read that wander as progress, nor a slow rise as a plateau. Tests, selectable per metric:
+Why this module exists: the controller may only advance when the watched behaviour has stopped
+changing, and GRPO statistics are noisy. With 16 completions a step one step's rate has a standard
+deviation of ~10 points, and a tiny model's compliance wanders between 82% and 100% (DESIGN.md). A
+plateau test must not read that wander as progress, nor a slow rise as a plateau.
 
-- patience (the Keras ReduceLROnPlateau rule, the benchmark's anchor): no new best beyond min_delta
-  in the last `patience` steps;
+Style (as optax's reduce-on-plateau): the state is an immutable `Window`, `window.push(value)`
+returns the next one, and every test is a pure function of a window. A push costs O(1) arithmetic
+on running sums (sum, sum of squares, sum of position x value) plus one vectorised O(window) pass
+that keeps the Mann-Kendall S statistic current, so no test ever needs the O(window^2) pair loop;
+the ring buffer is copied on push (O(window) memory, ~1 us at window 1,000). Running float sums are
+recomputed exactly every `size` pushes, so rounding drift stays bounded.
+
+The tests, selectable per metric in the policy (policy.PlateauTest):
+- patience: no value in the last `patience` steps moved beyond the earlier extremes by more than
+  min_delta (either direction; the Keras ReduceLROnPlateau rule, made two-sided and windowed);
 - trend: the confidence interval of the OLS slope, times the window length (the change the trend
-  predicts over one window), lies inside +/- epsilon; for rates epsilon is at least
-  noise_multiplier * sqrt(p(1-p)/n), the binomial standard error of one step's rate, so the test is
-  as strict as the noise allows;
-- mann_kendall: no monotonic trend at significance alpha (normal approximation, tie-corrected);
+  predicts over one window), lies inside +/- epsilon; for rates epsilon is floored by
+  noise_multiplier * sqrt(p(1-p)/n), the binomial standard error of one step's rate with n
+  completions, so the test is as strict as the noise allows and never stricter;
+- mann_kendall: no monotonic trend at significance alpha (normal approximation, tie-corrected
+  variance, continuity correction);
 - stable_level: coefficient of variation below max_cv (for lengths);
-- learning_exhausted: the share of GRPO groups with any reward variance has fallen below
-  min_learnable: nothing is left to learn from (DUMP's learnability signal).
+- learning_exhausted: the window mean of learnable_group_ratio (GRPO groups whose completions earned
+  different rewards) below min_learnable: nothing is left to learn (DUMP's learnability signal).
 
-NaN and infinite values are dropped by `Window.push` and counted; they never reach a test.
+NaN and infinite values are dropped by `Window.push` and counted in `dropped`; they never reach a
+test, so they can never trigger a decision.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 
 import numpy as np
 
 from autocurriculum.policy import PlateauSpec, PlateauTest
 
+_MIN_VALUES = {
+    PlateauTest.TREND: 3,  # a slope and a residual variance
+    PlateauTest.MANN_KENDALL: 4,
+    PlateauTest.STABLE_LEVEL: 2,
+    PlateauTest.LEARNING_EXHAUSTED: 1,
+}
 
-@dataclass(frozen=True, slots=True)
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Window:
-    """The last `size` finite values of one metric; immutable, O(size) memory."""
+    """The last `size` finite values of one metric, with running sums. Immutable.
+
+    `ring` holds the values in a ring buffer starting at `head` (the oldest value); `total`,
+    `total_sq` and `total_xy` are the sums of y, y^2 and t*y with t = 0 for the oldest value;
+    `mk_s` is the Mann-Kendall S over all pairs in the window. Compare windows with `==`: two
+    windows are equal when they hold the same values in the same order with the same sums.
+    """
 
     size: int
-    values: tuple[float, ...] = ()
+    ring: np.ndarray = field(default=None)  # type: ignore[assignment]
+    head: int = 0
+    count: int = 0
     dropped: int = 0
+    total: float = 0.0
+    total_sq: float = 0.0
+    total_xy: float = 0.0
+    mk_s: int = 0
+    since_exact: int = 0
 
-    def push(self, value: float | None) -> Window:
-        if value is None or not math.isfinite(value):
-            return Window(self.size, self.values, self.dropped + 1)
-        values = self.values + (float(value),)
-        if len(values) > self.size:
-            values = values[len(values) - self.size :]
-        return Window(self.size, values, self.dropped)
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError(f"a window holds at least one value (size {self.size})")
+        if self.ring is None:
+            object.__setattr__(self, "ring", _frozen(np.zeros(self.size, dtype=np.float64)))
 
-    def last(self, count: int) -> tuple[float, ...]:
-        return self.values[-count:] if count <= len(self.values) else self.values
+    # ------------------------------------------------------------ reading
+
+    @property
+    def full(self) -> bool:
+        return self.count == self.size
+
+    def values(self) -> np.ndarray:
+        """The values, oldest first (a read-only array)."""
+        if self.count < self.size:
+            return _frozen(self.ring[: self.count].copy())
+        return _frozen(np.concatenate((self.ring[self.head :], self.ring[: self.head])))
+
+    def last(self, count: int) -> np.ndarray:
+        """The newest `count` values (all of them when there are fewer), oldest first."""
+        values = self.values()
+        return values if count >= len(values) else values[len(values) - count :]
 
     def mean(self, count: int | None = None) -> float | None:
-        values = self.values if count is None else self.last(count)
-        return math.fsum(values) / len(values) if values else None
+        """Exact (fsum) mean of the newest `count` values; None when the window is empty.
+
+        Criteria compare this with thresholds, so it is summed exactly rather than read from the
+        running total: ten values of 0.95 must average 0.95, not 0.9499999999999998.
+        """
+        values = self.values() if count is None else self.last(count)
+        return math.fsum(values.tolist()) / len(values) if len(values) else None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Window):
+            return NotImplemented
+        return (
+            (self.size, self.count, self.dropped, self.total, self.total_sq, self.total_xy, self.mk_s, self.since_exact)
+            == (other.size, other.count, other.dropped, other.total, other.total_sq, other.total_xy, other.mk_s,
+                other.since_exact)
+            and np.array_equal(self.values(), other.values())
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Window(size={self.size}, values={self.values().tolist()}, dropped={self.dropped})"
+
+    # ------------------------------------------------------------ updating
+
+    def push(self, value: float | None) -> Window:
+        """The window with `value` appended (and the oldest value gone when full).
+
+        None, NaN and infinities are not values: they are counted in `dropped` and change nothing else.
+        """
+        if value is None or not math.isfinite(value):
+            return replace(self, dropped=self.dropped + 1)
+        y = float(value)
+        ring = self.ring.copy()
+        ordered = self.values()
+        if self.count < self.size:
+            mk_s = self.mk_s + int(np.sign(y - ordered).sum())
+            ring[self.count] = y
+            head, count = 0, self.count + 1
+            total = self.total + y
+            total_sq = self.total_sq + y * y
+            total_xy = self.total_xy + self.count * y
+        else:
+            old, kept = ordered[0], ordered[1:]
+            mk_s = self.mk_s - int(np.sign(kept - old).sum()) + int(np.sign(y - kept).sum())
+            ring[self.head] = y
+            head, count = (self.head + 1) % self.size, self.size
+            total_xy = self.total_xy - (self.total - old) + (self.size - 1) * y
+            total = self.total - old + y
+            total_sq = self.total_sq - old * old + y * y
+        since_exact = self.since_exact + 1
+        if since_exact >= self.size:  # bound the drift of the running float sums
+            exact = np.concatenate((ring[head:], ring[:head])) if count == self.size else ring[:count]
+            total, total_sq, total_xy = _sums(exact)
+            since_exact = 0
+        return Window(self.size, _frozen(ring), head, count, self.dropped, total, total_sq, total_xy, mk_s, since_exact)
+
+    @classmethod
+    def of(cls, size: int, values: Sequence[float | None]) -> Window:
+        window = cls(size)
+        for value in values:
+            window = window.push(value)
+        return window
+
+    # ------------------------------------------------------------ checkpoints
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "size": self.size,
+            "values": self.values().tolist(),
+            "dropped": self.dropped,
+            "sums": [self.total, self.total_sq, self.total_xy],
+            "mk_s": self.mk_s,
+            "since_exact": self.since_exact,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Window:
+        """Rebuild a window exactly, running sums included (JSON keeps every bit of a float)."""
+        size = int(data["size"])  # type: ignore[call-overload]
+        values = [float(v) for v in data["values"]]  # type: ignore[union-attr]
+        if len(values) > size:
+            raise ValueError(f"window of size {size} holds {len(values)} values")
+        ring = np.zeros(size, dtype=np.float64)
+        ring[: len(values)] = values
+        total, total_sq, total_xy = (float(s) for s in data["sums"])  # type: ignore[union-attr]
+        return cls(size, _frozen(ring), 0, len(values), int(data["dropped"]), total, total_sq, total_xy,  # type: ignore[call-overload]
+                   int(data["mk_s"]), int(data["since_exact"]))  # type: ignore[call-overload]
+
+
+def _sums(values: np.ndarray) -> tuple[float, float, float]:
+    positions = np.arange(len(values), dtype=np.float64)
+    return math.fsum(values.tolist()), math.fsum((values * values).tolist()), math.fsum((positions * values).tolist())
+
+
+# ---------------------------------------------------------------- results
 
 
 @dataclass(frozen=True, slots=True)
 class PlateauResult:
+    """One test's verdict on one metric's window, with what it measured and the bound it used."""
+
     metric: str
     test: str
-    statistic: float  # what the test measured (slope x window, z, CV, share, steps since best)
-    bound: float  # what it was compared with
-    plateaued: bool
-    ready: bool  # enough values to judge
+    statistic: float  # slope x window reach, |z|, CV, learnable share, or largest late improvement
+    bound: float  # what the statistic was compared with
+    plateaued: bool  # only ever True when `ready`
+    ready: bool  # the window holds enough values to judge
 
     def to_json(self) -> dict[str, object]:
-        return {"test": self.test, "statistic": round(self.statistic, 6), "bound": round(self.bound, 6),
+        statistic = round(self.statistic, 6) if math.isfinite(self.statistic) else None
+        return {"test": self.test, "statistic": statistic, "bound": round(self.bound, 6),
                 "plateaued": self.plateaued, "ready": self.ready}
 
 
-def _z(alpha: float) -> float:
+def critical_z(alpha: float) -> float:
+    """Two-sided normal critical value for significance alpha."""
     return NormalDist().inv_cdf(1.0 - alpha / 2.0)
 
 
-def patience_test(values: Sequence[float], patience: int, min_delta: float) -> tuple[float, bool, bool]:
-    """Steps since the last new best (mode max); plateau when >= patience."""
-    if len(values) < patience + 1:
-        return 0.0, False, False
-    best, since = values[0], 0
-    for value in values[1:]:
-        if value > best + min_delta:
-            best, since = value, 0
-        else:
-            since += 1
-    return float(since), since >= patience, True
+# ---------------------------------------------------------------- reference tests on a sequence
+# Each returns (statistic, plateaued). They are the definitions; `run_test` computes the same
+# statistics from a window's running sums when the test covers the whole window.
 
 
-def trend_test(values: Sequence[float], epsilon: float, alpha: float) -> tuple[float, bool, bool]:
-    """Largest |end of the slope CI| x window; plateau when inside +/- epsilon."""
-    n = len(values)
+def patience_statistic(values: Sequence[float], patience: int) -> float:
+    """How far the last `patience` values went beyond the extremes of the values before them.
+
+    The largest of (newest max - earlier max) and (earlier min - newest min), so a rise and a fall
+    both count as improvement; NaN when there is nothing earlier to compare with.
+    """
+    y = np.asarray(values, dtype=np.float64)
+    if len(y) <= patience or patience < 1:
+        return math.nan
+    earlier, recent = y[:-patience], y[-patience:]
+    return float(max(recent.max() - earlier.max(), earlier.min() - recent.min()))
+
+
+def patience_test(values: Sequence[float], patience: int, min_delta: float) -> tuple[float, bool]:
+    statistic = patience_statistic(values, patience)
+    return statistic, bool(statistic <= min_delta)
+
+
+def trend_reach(n: int, total: float, total_sq: float, total_xy: float, alpha: float) -> float:
+    """max |end of the (1 - alpha) slope CI| x n, from the sums of y, y^2 and t*y (t = 0..n-1)."""
     if n < 3:
-        return math.inf, False, False
+        return math.nan
+    sxx = n * (n * n - 1) / 12.0
+    mean = total / n
+    sxy = total_xy - (n - 1) / 2.0 * total
+    syy = max(total_sq - total * mean, 0.0)
+    slope = sxy / sxx
+    residual = max(syy - slope * sxy, 0.0)
+    se = math.sqrt(residual / (n - 2) / sxx)
+    return (abs(slope) + critical_z(alpha) * se) * n
+
+
+def trend_test(values: Sequence[float], epsilon: float, alpha: float) -> tuple[float, bool]:
+    """Equivalence: the slope's confidence interval x window lies inside +/- epsilon."""
     y = np.asarray(values, dtype=np.float64)
-    x = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
-    sxx = float(x @ x)
-    slope = float(x @ (y - y.mean())) / sxx
-    residual = y - y.mean() - slope * x
-    se = math.sqrt(max(float(residual @ residual) / (n - 2), 0.0) / sxx)
-    reach = (abs(slope) + _z(alpha) * se) * n
-    return reach, reach <= epsilon, True
+    reach = trend_reach(len(y), *_sums(y), alpha)
+    return reach, bool(reach <= epsilon)
 
 
-def mann_kendall_test(values: Sequence[float], alpha: float) -> tuple[float, bool, bool]:
-    """|z| of the Mann-Kendall S statistic; plateau when below the two-sided critical value."""
-    n = len(values)
+def mann_kendall_s(values: Sequence[float]) -> int:
+    y = np.asarray(values, dtype=np.float64)
+    return int(np.sign(y[None, :] - y[:, None])[np.triu_indices(len(y), 1)].sum())
+
+
+def mann_kendall_z(n: int, s: int, values: Sequence[float]) -> float:
+    """|z| of S under the tie-corrected normal approximation, with continuity correction."""
     if n < 4:
-        return math.inf, False, False
-    y = np.asarray(values, dtype=np.float64)
-    s = float(np.sign(y[None, :] - y[:, None])[np.triu_indices(n, 1)].sum())
-    _, counts = np.unique(y, return_counts=True)
-    variance = (n * (n - 1) * (2 * n + 5) - float(np.sum(counts * (counts - 1) * (2 * counts + 5)))) / 18.0
-    if variance <= 0:
-        return 0.0, True, True
-    z = (s - math.copysign(1.0, s)) / math.sqrt(variance) if s != 0 else 0.0
-    return abs(z), abs(z) < _z(alpha), True
+        return math.nan
+    _, ties = np.unique(np.asarray(values, dtype=np.float64), return_counts=True)
+    ties = ties.astype(np.float64)
+    variance = (n * (n - 1) * (2 * n + 5) - float(np.sum(ties * (ties - 1) * (2 * ties + 5)))) / 18.0
+    if variance <= 0.0 or s == 0:  # every value equal, or no net trend
+        return 0.0
+    return abs((abs(s) - 1) / math.sqrt(variance))
 
 
-def stable_level_test(values: Sequence[float], max_cv: float) -> tuple[float, bool, bool]:
-    if len(values) < 3:
-        return math.inf, False, False
+def mann_kendall_test(values: Sequence[float], alpha: float) -> tuple[float, bool]:
+    """No monotonic trend: |z| below the two-sided critical value at alpha."""
+    z = mann_kendall_z(len(values), mann_kendall_s(values), values)
+    return z, bool(z < critical_z(alpha))
+
+
+def coefficient_of_variation(n: int, total: float, total_sq: float) -> float:
+    """Population standard deviation / mean; infinite for a non-positive mean (never stable)."""
+    if n < 2:
+        return math.nan
+    mean = total / n
+    if mean <= 0.0:
+        return math.inf
+    return math.sqrt(max(total_sq / n - mean * mean, 0.0)) / mean
+
+
+def stable_level_test(values: Sequence[float], max_cv: float) -> tuple[float, bool]:
     y = np.asarray(values, dtype=np.float64)
-    mean = float(y.mean())
-    if mean <= 0:
-        return math.inf, False, True
-    cv = float(y.std()) / mean
-    return cv, cv <= max_cv, True
+    cv = coefficient_of_variation(len(y), math.fsum(y.tolist()), math.fsum((y * y).tolist()))
+    return cv, bool(cv <= max_cv)
+
+
+def learning_exhausted_test(values: Sequence[float], min_learnable: float) -> tuple[float, bool]:
+    share = math.fsum(values) / len(values) if len(values) else math.nan
+    return share, bool(share < min_learnable)
+
+
+# ---------------------------------------------------------------- the policy's view
+
+
+def trend_epsilon(spec: PlateauSpec, level: float | None, completions_per_step: int, is_rate: bool) -> float:
+    """The trend band: the policy's epsilon, floored by noise_multiplier x one step's binomial SE."""
+    if not is_rate or level is None:
+        return spec.epsilon
+    p = min(max(level, 0.0), 1.0)
+    return max(spec.epsilon, spec.noise_multiplier * math.sqrt(p * (1.0 - p) / max(completions_per_step, 1)))
+
+
+def values_needed(spec: PlateauSpec) -> int:
+    """How many values the test must see before it may judge."""
+    if spec.test is PlateauTest.PATIENCE:
+        return max(spec.window, spec.patience + 1)
+    return max(spec.window, _MIN_VALUES[spec.test])
 
 
 def run_test(spec: PlateauSpec, window: Window, completions_per_step: int, is_rate: bool) -> PlateauResult:
-    """Judge one metric's window with the test its spec names."""
-    values = window.last(spec.window)
-    ready_count = len(values) >= spec.window
+    """Judge one metric's window with the test its spec names.
+
+    The test reads the newest `values_needed(spec)` values. When that is the whole window (the usual
+    case: the controller sizes each window for its tests) the trend, level and Mann-Kendall
+    statistics come from the running sums in O(1) (Mann-Kendall's tie count in O(window log
+    window)); otherwise they are computed from the values.
+    """
+    needed = values_needed(spec)
+    ready = window.count >= needed
+    whole = needed >= window.count
+    values = window.values() if whole else window.last(needed)
+    n = len(values)
     if spec.test is PlateauTest.PATIENCE:
-        statistic, plateaued, ready = patience_test(values, spec.patience, spec.min_delta)
-        bound = float(spec.patience)
+        statistic = patience_statistic(values, spec.patience)
+        bound = spec.min_delta
+        plateaued = statistic <= bound
     elif spec.test is PlateauTest.TREND:
-        epsilon = spec.epsilon
-        if is_rate and values:
-            p = min(max(math.fsum(values) / len(values), 0.0), 1.0)
-            epsilon = max(epsilon, spec.noise_multiplier * math.sqrt(p * (1 - p) / max(completions_per_step, 1)))
-        statistic, plateaued, ready = trend_test(values, epsilon, spec.alpha)
-        bound = epsilon
+        sums = (window.total, window.total_sq, window.total_xy) if whole else _sums(values)
+        level = sums[0] / n if n else None
+        bound = trend_epsilon(spec, level, completions_per_step, is_rate)
+        statistic = trend_reach(n, *sums, spec.alpha)
+        plateaued = statistic <= bound
     elif spec.test is PlateauTest.MANN_KENDALL:
-        statistic, plateaued, ready = mann_kendall_test(values, spec.alpha)
-        bound = _z(spec.alpha)
+        s = window.mk_s if whole else mann_kendall_s(values)
+        statistic = mann_kendall_z(n, s, values)
+        bound = critical_z(spec.alpha)
+        plateaued = statistic < bound
     elif spec.test is PlateauTest.STABLE_LEVEL:
-        statistic, plateaued, ready = stable_level_test(values, spec.max_cv)
+        if whole:
+            statistic = coefficient_of_variation(n, window.total, window.total_sq)
+        else:
+            statistic = stable_level_test(values, spec.max_cv)[0]
         bound = spec.max_cv
-    else:  # LEARNING_EXHAUSTED
-        mean = math.fsum(values) / len(values) if values else math.inf
-        statistic, plateaued, ready = mean, bool(values) and mean < spec.min_learnable, bool(values)
+        plateaued = statistic <= bound
+    else:  # PlateauTest.LEARNING_EXHAUSTED
+        statistic = math.fsum(values.tolist()) / n if n else math.nan
         bound = spec.min_learnable
-    ready = ready and ready_count
-    return PlateauResult(spec.metric, spec.test.value, statistic if math.isfinite(statistic) else 1e9, bound,
-                         plateaued and ready, ready)
+        plateaued = statistic < bound
+    plateaued = bool(ready and math.isfinite(statistic) and plateaued)
+    return PlateauResult(spec.metric, spec.test.value, statistic, bound, plateaued, ready)

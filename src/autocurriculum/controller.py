@@ -1,18 +1,36 @@
-"""The decision core: decide(policy, plan, state, observation, requests) -> Decision. Pure.
+"""The decision core: decide(policy, plan, state, observation, requests, eval) -> Decision. Pure.
 
-Given the controller's frozen state and one step's observations, decide returns the next state and
-at most one action with its reason and the evidence behind it. Rules it enforces whatever the
-inputs (property-tested):
-- an action moves one plan step at most, so it changes the data mixture OR the reward set;
-- no automatic advance without ALL the step's criteria AND all its plateau tests, never during the
-  grace period after a switch, never while the model has collapsed (empty or identical completions)
-  or the step had non-finite rewards;
-- no step that brings in domains beyond the first phase's before the first phase's criteria held;
-- after a switch, guarded metrics are judged against their level before it (canary analysis, as in
-  Kayenta / Argo Rollouts): a regression beyond the bound that persists rolls the switch back, and
-  after max_rollbacks the run holds and says why;
-- operator requests are inputs: each applied exactly once in sequence order; at most one movement
-  per step, so an operator `set` walks one plan step per boundary.
+Why pure: a curriculum switch is the one thing this daemon does that cannot be undone cheaply, so
+the rule that makes it must be testable by building a state, stepping once and asserting, must
+survive restarts exactly (the state is frozen data with `to_json`/`from_json`), and must be
+replayable over a recorded metrics log to explain any switch after the fact. All side effects
+(swapping the stream's mixture or the learner's reward functions, acknowledging operator requests)
+belong to the daemon, which applies the returned Action at a step boundary.
+
+Rules enforced whatever the inputs (property-tested in tests/test_controller.py):
+- one decision moves at most one plan step, so it changes the data mixture OR the reward set: moving
+  from plan step k to k+1 applies plan[k+1].changes, a rollback from k to k-1 undoes plan[k].changes;
+- no automatic advance without ALL of the step's criteria (window means, or the latest held-out
+  figures) AND all its plateau tests, never within `grace_steps` of a switch (observations from the
+  grace period do not even enter the windows: a switch's transient is not the new level), never
+  while the model has collapsed or the step's rewards were non-finite;
+- a SETTLE step (the first half of a split switch) advances once settle_steps have passed, its
+  guards show no regression and its plateau tests pass;
+- no plan step of phase index >= 2 (or one that brings in domains beyond the first phase's) is
+  entered, by anyone, before phase 0's criteria have held at least once;
+- post-switch judgement (the canary analysis of Kayenta / Argo Rollouts, applied to a curriculum):
+  after an automatic switch the guarded metrics are judged window by window against their level
+  before the switch, with the noise of both levels taken into account; `persist_windows`
+  consecutive regressed windows roll the switch back, and a step rolled back `max_rollbacks` times
+  is not entered again automatically: the run holds and says why. Operator moves are not judged:
+  the operator has taken responsibility for them;
+- a plan step that used up its `max_steps` holds (once per visit, with an alert) or advances with
+  reason step_budget_exhausted, as its policy says;
+- operator requests are inputs, applied exactly once in sequence order; a request whose seq is not
+  above the last one seen is a duplicate and ignored. At most one plan-step move per decision:
+  a movement request arriving after a move waits (unacknowledged) for the next boundary, and `set`
+  walks one plan step per decision. `hold` stops automatic switching (including rollbacks); operator
+  advance and set still work.
 """
 
 from __future__ import annotations
@@ -24,17 +42,35 @@ from enum import StrEnum
 
 from autocurriculum.observation import (
     DISTINCT_RATIO,
+    DOMAIN_ACCURACY_PREFIX,
+    DOMAIN_COMPLIANCE_PREFIX,
     EMPTY_RATE,
     LEARNABLE_GROUPS,
     StepObservation,
     is_rate,
 )
 from autocurriculum.override import Command, OperatorRequest
-from autocurriculum.plateau import PlateauResult, Window, run_test
-from autocurriculum.policy import ExitGate, Factor, Plan, Policy, Source
+from autocurriculum.plateau import PlateauResult, Window, run_test, values_needed
+from autocurriculum.policy import ExitGate, Factor, GuardSpec, Plan, PlanStep, Policy, Source, BudgetAction
 
-COLLAPSE_EMPTY_RATE = 0.5  # half the completions empty: the policy collapsed to EOS
-COLLAPSE_DISTINCT_RATIO = 0.25  # fewer than 1 in 4 completions distinct: mode collapse
+# A collapse (DESIGN.md: full-weight GRPO at a high learning rate emitted EOS first for every
+# prompt within 15 steps) makes every reward equal and every statistic flat: the worst possible
+# "plateau". These bounds flag it; a step or a window that crossed them never counts as meeting
+# the criteria or as a plateau.
+COLLAPSE_EMPTY_RATE = 0.5  # at least half the completions empty: collapsed to EOS
+COLLAPSE_DISTINCT_RATIO = 0.25  # at most 1 in 4 completions distinct: mode collapse
+
+# Post-switch judgement: a guard regressed when its drop exceeds max_drop by more than this many
+# standard errors of the difference of the two window means (one-sided 95%).
+GUARD_Z = 1.645
+
+ALERT_COLLAPSE = "collapse"
+ALERT_NO_VARIANCE = "no_reward_variance"
+ALERT_NONFINITE_REWARDS = "nonfinite_rewards"
+ALERT_NONFINITE_METRICS = "nonfinite_metrics"
+ALERT_HOLD = "hold"
+ALERT_BUDGET = "budget_exhausted"
+ALERT_REGRESSION = "guard_regression"
 
 
 class ActionKind(StrEnum):
@@ -51,6 +87,7 @@ class Reason(StrEnum):
     NOTHING = "nothing_to_do"
     GRACE = "grace_period"
     WAITING = "criteria_or_plateau_not_met"
+    REGRESSION_PENDING = "guard_regression_under_judgement"
     CRITERIA_AND_PLATEAU = "criteria_and_plateau"
     SETTLED = "settled"
     OPERATOR_ADVANCE = "operator_advance"
@@ -64,7 +101,10 @@ class Reason(StrEnum):
     PHASE1_NOT_DONE = "phase1_criteria_never_held"
     HELD = "held"
     BLOCKED = "blocked_by_alert"
-    DONE = "terminal_criteria_and_plateau"
+    DONE = "run_done"
+
+
+AUTOMATIC_ADVANCES = frozenset({Reason.CRITERIA_AND_PLATEAU, Reason.SETTLED, Reason.BUDGET_EXHAUSTED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +120,12 @@ class OperatorResult:
     seq: int
     command: str
     result: str  # "applied" | "rejected"
-    message: str
+    message: str  # what was done, or why not
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    step: int
+    step: int  # the controller step (decide() call) at which the plan step changed
     from_step: int
     to_step: int
     kind: str
@@ -93,35 +133,61 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
+class GuardLevel:
+    """A guarded metric's level over the last window before a switch."""
+
+    level: float
+    spread: float  # sample standard deviation of the per-step values
+    steps: int
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A switch under post-switch judgement: guard levels before it and consecutive regressed windows."""
+
+    from_step: int
+    to_step: int
+    baseline: Mapping[str, GuardLevel]
+    windows_judged: int = 0
+    regressed_windows: int = 0  # consecutive, reset by a window without regression
+
+
+@dataclass(frozen=True, slots=True)
 class ControllerState:
     plan_step: int = 0
-    steps_in_step: int = 0
-    step: int = 0
-    windows: Mapping[str, Window] = field(default_factory=dict)  # this plan step's rollout values
-    eval_values: Mapping[str, float] = field(default_factory=dict)  # latest held-out figures
-    baseline: Mapping[str, float] = field(default_factory=dict)  # guard levels before the last switch
-    judging: bool = False  # a switch is under post-switch judgement
-    regressed_steps: int = 0
+    steps_in_step: int = 0  # decide() calls since entering the plan step
+    step: int = 0  # decide() calls in all
+    windows: Mapping[str, Window] = field(default_factory=dict)  # rollout values since the grace period
+    eval_windows: Mapping[str, Window] = field(default_factory=dict)  # held-out values, same rule
+    eval_values: Mapping[str, float] = field(default_factory=dict)  # latest held-out figures in this plan step
+    judgement: Judgement | None = None
     hold: bool = False
     hold_reason: str = ""
     last_request_seq: int = 0
-    set_target: int | None = None
-    rollbacks: Mapping[int, int] = field(default_factory=dict)
-    phase1_done: bool = False
+    set_target: int | None = None  # an operator `set` still walking toward this plan step
+    rollbacks: Mapping[int, int] = field(default_factory=dict)  # plan step -> times rolled back out of it
+    phase1_done: bool = False  # phase 0's criteria have held at least once
     done: bool = False
-    nonfinite_total: int = 0
+    budget_alerted: bool = False  # the budget hold fired in this visit of the plan step
+    nonfinite_total: int = 0  # reward values that were NaN or infinite, over the run
     history: tuple[Transition, ...] = ()
 
     def to_json(self) -> dict[str, object]:
+        judgement = self.judgement
         return {
             "plan_step": self.plan_step,
             "steps_in_step": self.steps_in_step,
             "step": self.step,
-            "windows": {k: {"size": w.size, "values": list(w.values), "dropped": w.dropped} for k, w in self.windows.items()},
+            "windows": {k: w.to_json() for k, w in self.windows.items()},
+            "eval_windows": {k: w.to_json() for k, w in self.eval_windows.items()},
             "eval_values": dict(self.eval_values),
-            "baseline": dict(self.baseline),
-            "judging": self.judging,
-            "regressed_steps": self.regressed_steps,
+            "judgement": None if judgement is None else {
+                "from_step": judgement.from_step,
+                "to_step": judgement.to_step,
+                "baseline": {k: [g.level, g.spread, g.steps] for k, g in judgement.baseline.items()},
+                "windows_judged": judgement.windows_judged,
+                "regressed_windows": judgement.regressed_windows,
+            },
             "hold": self.hold,
             "hold_reason": self.hold_reason,
             "last_request_seq": self.last_request_seq,
@@ -129,36 +195,59 @@ class ControllerState:
             "rollbacks": {str(k): v for k, v in self.rollbacks.items()},
             "phase1_done": self.phase1_done,
             "done": self.done,
+            "budget_alerted": self.budget_alerted,
             "nonfinite_total": self.nonfinite_total,
             "history": [[t.step, t.from_step, t.to_step, t.kind, t.reason] for t in self.history],
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> ControllerState:
-        windows = {
-            str(k): Window(int(v["size"]), tuple(float(x) for x in v["values"]), int(v["dropped"]))
-            for k, v in dict(data["windows"]).items()  # type: ignore[arg-type]
-        }
-        target = data.get("set_target")
-        return cls(
-            plan_step=int(data["plan_step"]),  # type: ignore[arg-type]
-            steps_in_step=int(data["steps_in_step"]),  # type: ignore[arg-type]
-            step=int(data["step"]),  # type: ignore[arg-type]
-            windows=windows,
-            eval_values={str(k): float(v) for k, v in dict(data["eval_values"]).items()},  # type: ignore[arg-type]
-            baseline={str(k): float(v) for k, v in dict(data["baseline"]).items()},  # type: ignore[arg-type]
-            judging=bool(data["judging"]),
-            regressed_steps=int(data["regressed_steps"]),  # type: ignore[arg-type]
-            hold=bool(data["hold"]),
-            hold_reason=str(data["hold_reason"]),
-            last_request_seq=int(data["last_request_seq"]),  # type: ignore[arg-type]
-            set_target=None if target is None else int(target),  # type: ignore[arg-type]
-            rollbacks={int(k): int(v) for k, v in dict(data["rollbacks"]).items()},  # type: ignore[arg-type]
-            phase1_done=bool(data["phase1_done"]),
-            done=bool(data["done"]),
-            nonfinite_total=int(data["nonfinite_total"]),  # type: ignore[arg-type]
-            history=tuple(Transition(int(a), int(b), int(c), str(d), str(e)) for a, b, c, d, e in data["history"]),  # type: ignore[union-attr]
-        )
+        """The state `to_json` wrote; a malformed state is a ValueError that names the field."""
+        key = "<root>"
+        try:
+            key = "judgement"
+            raw = data.get("judgement")
+            judgement = None
+            if raw is not None:
+                judgement = Judgement(
+                    from_step=int(raw["from_step"]),  # type: ignore[index]
+                    to_step=int(raw["to_step"]),  # type: ignore[index]
+                    baseline={str(k): GuardLevel(float(v[0]), float(v[1]), int(v[2]))
+                              for k, v in dict(raw["baseline"]).items()},  # type: ignore[index]
+                    windows_judged=int(raw["windows_judged"]),  # type: ignore[index]
+                    regressed_windows=int(raw["regressed_windows"]),  # type: ignore[index]
+                )
+            key = "windows"
+            windows = {str(k): Window.from_json(v) for k, v in dict(data["windows"]).items()}  # type: ignore[call-overload]
+            key = "eval_windows"
+            eval_windows = {str(k): Window.from_json(v) for k, v in dict(data["eval_windows"]).items()}  # type: ignore[call-overload]
+            key = "set_target"
+            target = data.get("set_target")
+            key = "history"
+            history = tuple(Transition(int(a), int(b), int(c), str(d), str(e))
+                            for a, b, c, d, e in data["history"])  # type: ignore[union-attr]
+            key = "<scalars>"
+            return cls(
+                plan_step=int(data["plan_step"]),  # type: ignore[call-overload]
+                steps_in_step=int(data["steps_in_step"]),  # type: ignore[call-overload]
+                step=int(data["step"]),  # type: ignore[call-overload]
+                windows=windows,
+                eval_windows=eval_windows,
+                eval_values={str(k): float(v) for k, v in dict(data["eval_values"]).items()},  # type: ignore[call-overload]
+                judgement=judgement,
+                hold=bool(data["hold"]),
+                hold_reason=str(data["hold_reason"]),
+                last_request_seq=int(data["last_request_seq"]),  # type: ignore[call-overload]
+                set_target=None if target is None else int(target),  # type: ignore[call-overload]
+                rollbacks={int(k): int(v) for k, v in dict(data["rollbacks"]).items()},  # type: ignore[call-overload]
+                phase1_done=bool(data["phase1_done"]),
+                done=bool(data["done"]),
+                budget_alerted=bool(data["budget_alerted"]),
+                nonfinite_total=int(data["nonfinite_total"]),  # type: ignore[call-overload]
+                history=history,
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise ValueError(f"controller state: field {key!r} is malformed: {type(error).__name__}: {error}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +255,7 @@ class Decision:
     state: ControllerState
     action: Action
     reason: Reason
-    evidence: Mapping[str, object]
+    evidence: Mapping[str, object]  # the statistics behind the decision (criteria, plateau, guards, alerts...)
     operator_results: tuple[OperatorResult, ...] = ()
 
     def to_json(self) -> dict[str, object]:
@@ -181,31 +270,72 @@ class Decision:
 
 
 def initial_state(plan: Plan) -> ControllerState:
-    del plan
+    if not plan:
+        raise ValueError("the plan has no steps")
     return ControllerState()
 
 
-def watched_metrics(policy: Policy, plan: Plan) -> set[str]:
-    names = {g.metric for g in policy.judgement.guards} | {EMPTY_RATE, DISTINCT_RATIO, LEARNABLE_GROUPS}
+# ---------------------------------------------------------------- what is watched, and how much of it
+
+
+def window_sizes(policy: Policy, plan: Plan) -> dict[str, int]:
+    """Each watched rollout metric's window: long enough for its criteria and every plateau test on it."""
+    sizes = {name: policy.metrics.window for name in (EMPTY_RATE, DISTINCT_RATIO, LEARNABLE_GROUPS)}
+    for guard in policy.judgement.guards:
+        sizes[guard.metric] = policy.metrics.window
     for step in plan:
-        names |= {c.metric for c in step.criteria} | {p.metric for p in step.plateau}
-    return names
+        for criterion in step.criteria:
+            if criterion.source is Source.ROLLOUT:
+                sizes[criterion.metric] = max(sizes.get(criterion.metric, 0), policy.metrics.window)
+        for spec in step.plateau:
+            if spec.source is Source.ROLLOUT:
+                sizes[spec.metric] = max(sizes.get(spec.metric, 0), values_needed(spec))
+    return sizes
 
 
-def _window_size(policy: Policy, plan: Plan) -> int:
-    sizes = [policy.metrics.window] + [p.window for s in plan for p in s.plateau]
-    return max(sizes)
+def eval_window_sizes(plan: Plan) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for step in plan:
+        for spec in step.plateau:
+            if spec.source is Source.EVAL:
+                sizes[spec.metric] = max(sizes.get(spec.metric, 0), values_needed(spec))
+    return sizes
 
 
-def _new_domains(plan: Plan, index: int, policy: Policy) -> bool:
+def watched_metrics(policy: Policy, plan: Plan) -> set[str]:
+    return set(window_sizes(policy, plan))
+
+
+def completions_per_step(policy: Policy, step: PlanStep, metric: str) -> int:
+    """How many completions one step's value of `metric` is a rate over (a domain's share for per-domain rates)."""
+    total = policy.training.prompts_per_step * policy.training.generations_per_prompt
+    for prefix in (DOMAIN_COMPLIANCE_PREFIX, DOMAIN_ACCURACY_PREFIX):
+        if metric.startswith(prefix):
+            domain = metric[len(prefix):]
+            share = math.fsum(c.weight for c in step.mixture.components
+                              if c.source in policy.sources and policy.sources[c.source].domain == domain)
+            return max(1, round(total * share)) if share > 0 else total
+    return total
+
+
+def needs_phase1(policy: Policy, plan: Plan, index: int) -> bool:
+    """Plan steps of phase index >= 2, or with domains beyond the first phase's, wait for phase 0's criteria."""
+    step = plan[index]
     first = plan[0].mixture.domains(policy.sources)
-    return bool(plan[index].mixture.domains(policy.sources) - first)
+    return step.phase_index >= 2 or bool(step.mixture.domains(policy.sources) - first)
 
 
-# ---------------------------------------------------------------- judging
+def _phase_target(plan: Plan, phase: str) -> int | None:
+    """A phase's last plan step: the phase with both its data and its rewards in effect."""
+    matches = [step.index for step in plan if step.phase == phase]
+    return matches[-1] if matches else None
+
+
+# ---------------------------------------------------------------- status (evidence, and the metrics log)
 
 
 def criteria_status(policy: Policy, plan: Plan, state: ControllerState) -> dict[str, dict[str, object]]:
+    """Each criterion of the current plan step: its value (window mean or latest held-out figure) and verdict."""
     step = plan[state.plan_step]
     status: dict[str, dict[str, object]] = {}
     for criterion in step.criteria:
@@ -213,10 +343,11 @@ def criteria_status(policy: Policy, plan: Plan, state: ControllerState) -> dict[
             value = state.eval_values.get(criterion.metric)
         else:
             window = state.windows.get(criterion.metric)
-            full = window is not None and len(window.values) >= policy.metrics.window
-            value = window.mean(policy.metrics.window) if full else None
+            full = window is not None and window.count >= policy.metrics.window
+            value = window.mean(policy.metrics.window) if full else None  # type: ignore[union-attr]
         holds = value is not None and criterion.comparison.holds(value, criterion.threshold)
-        status[criterion.metric] = {
+        key = criterion.metric if criterion.metric not in status else f"{criterion.metric} [{criterion.source.value}]"
+        status[key] = {
             "value": None if value is None else round(value, 6),
             "comparison": criterion.comparison.value,
             "threshold": criterion.threshold,
@@ -227,54 +358,101 @@ def criteria_status(policy: Policy, plan: Plan, state: ControllerState) -> dict[
 
 
 def plateau_status(policy: Policy, plan: Plan, state: ControllerState) -> dict[str, PlateauResult]:
+    """Each plateau test of the current plan step, keyed by metric (and test, when a metric has two)."""
     step = plan[state.plan_step]
-    per_step = policy.training.prompts_per_step * policy.training.generations_per_prompt
-    results = {}
+    results: dict[str, PlateauResult] = {}
     for spec in step.plateau:
-        window = state.windows.get(spec.metric, Window(spec.window))
-        results[spec.metric] = run_test(spec, window, per_step, is_rate(spec.metric))
+        windows = state.eval_windows if spec.source is Source.EVAL else state.windows
+        window = windows.get(spec.metric) or Window(values_needed(spec))
+        result = run_test(spec, window, completions_per_step(policy, step, spec.metric), is_rate(spec.metric))
+        key = spec.metric if spec.metric not in results else f"{spec.metric} ({spec.test.value}, {spec.source.value})"
+        results[key] = result
     return results
 
 
-def guard_status(policy: Policy, state: ControllerState) -> dict[str, dict[str, object]]:
-    """Each guard's post-switch level against its level before the switch, noise-aware."""
-    per_step = policy.training.prompts_per_step * policy.training.generations_per_prompt
+def guard_level(values: Sequence[float]) -> GuardLevel:
+    n = len(values)
+    level = math.fsum(values) / n
+    spread = math.sqrt(math.fsum((v - level) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return GuardLevel(level, spread, n)
+
+
+def judge_guard(guard: GuardSpec, before: GuardLevel, now: GuardLevel, completions: int) -> dict[str, object]:
+    """One guard now against before: regressed when the drop exceeds max_drop by GUARD_Z standard errors.
+
+    The standard error of the difference of the two window means is the larger of the binomial one
+    (rates, pooled level, `completions` per step) and the one the windows' own spread shows, so GRPO
+    wander beyond binomial noise does not read as a regression either.
+    """
+    drop = before.level - now.level if guard.higher_is_better else now.level - before.level
+    empirical = math.sqrt(before.spread ** 2 / before.steps + now.spread ** 2 / now.steps)
+    se = empirical
+    if is_rate(guard.metric):
+        pooled = (before.level * before.steps + now.level * now.steps) / (before.steps + now.steps)
+        pooled = min(max(pooled, 0.0), 1.0)
+        binomial = math.sqrt(pooled * (1 - pooled) / completions * (1 / before.steps + 1 / now.steps))
+        se = max(se, binomial)
+    bound = guard.max_drop + GUARD_Z * se
+    return {
+        "before": round(before.level, 6),
+        "now": round(now.level, 6),
+        "drop": round(drop, 6),
+        "bound": round(bound, 6),
+        "regressed": drop > bound,
+    }
+
+
+def guard_status(policy: Policy, plan: Plan, state: ControllerState) -> dict[str, dict[str, object]]:
+    """Each guard's latest window against its level before the switch under judgement."""
+    judgement = state.judgement
+    if judgement is None:
+        return {}
     status = {}
     for guard in policy.judgement.guards:
-        before = state.baseline.get(guard.metric)
+        before = judgement.baseline.get(guard.metric)
         window = state.windows.get(guard.metric)
-        now = window.mean(policy.metrics.window) if window is not None and window.values else None
-        if before is None or now is None:
-            status[guard.metric] = {"before": before, "now": now, "regressed": False}
+        if before is None or window is None or window.count == 0:
             continue
-        count = min(len(window.values), policy.metrics.window) if window is not None else 1  # type: ignore[union-attr]
-        noise = 2.0 * math.sqrt(max(before * (1 - before), 1e-4) / (per_step * count))
-        drop = (before - now) if guard.higher_is_better else (now - before)
-        status[guard.metric] = {
-            "before": round(before, 6),
-            "now": round(now, 6),
-            "drop": round(drop, 6),
-            "bound": round(guard.max_drop + noise, 6),
-            "regressed": drop > guard.max_drop + noise,
-        }
+        now = guard_level(window.last(policy.metrics.window).tolist())
+        completions = completions_per_step(policy, plan[state.plan_step], guard.metric)
+        status[guard.metric] = judge_guard(guard, before, now, completions)
     return status
 
 
-def alerts_for(observation: StepObservation) -> list[str]:
+def observation_alerts(observation: StepObservation) -> list[str]:
     alerts = []
-    empty = observation.get(EMPTY_RATE)
-    distinct = observation.get(DISTINCT_RATIO)
-    if (empty is not None and empty >= COLLAPSE_EMPTY_RATE) or (distinct is not None and distinct <= COLLAPSE_DISTINCT_RATIO):
-        alerts.append("collapse")
+    if _collapsed(observation.get(EMPTY_RATE), observation.get(DISTINCT_RATIO)):
+        alerts.append(ALERT_COLLAPSE)
     if observation.get(LEARNABLE_GROUPS) == 0.0:
-        alerts.append("no_reward_variance")
+        alerts.append(ALERT_NO_VARIANCE)
     if observation.nonfinite:
-        alerts.append("nonfinite_rewards")
+        alerts.append(ALERT_NONFINITE_REWARDS)
+    if any(not math.isfinite(v) for v in observation.metrics.values()):
+        alerts.append(ALERT_NONFINITE_METRICS)
     return alerts
 
 
+alerts_for = observation_alerts  # the name the first daemon draft used
+
+
+def _collapsed(empty: float | None, distinct: float | None) -> bool:
+    return (empty is not None and empty >= COLLAPSE_EMPTY_RATE) or (
+        distinct is not None and distinct <= COLLAPSE_DISTINCT_RATIO)
+
+
+def collapse_in_window(policy: Policy, state: ControllerState) -> bool:
+    """Any step of the judged window collapsed: that window can be neither a plateau nor a success."""
+    k = policy.metrics.window
+    empty = state.windows.get(EMPTY_RATE)
+    distinct = state.windows.get(DISTINCT_RATIO)
+    return bool(
+        (empty is not None and empty.count and float(empty.last(k).max()) >= COLLAPSE_EMPTY_RATE)
+        or (distinct is not None and distinct.count and float(distinct.last(k).min()) <= COLLAPSE_DISTINCT_RATIO)
+    )
+
+
 def status_fields(decision: Decision) -> dict[str, object]:
-    """The 'criteria', 'plateau', 'alerts', 'hold', 'rollbacks' fields of a metrics-log line."""
+    """The 'criteria', 'plateau', 'alerts', 'hold', 'rollbacks' fields of a metrics-log line (runlog.py)."""
     evidence = decision.evidence
     return {
         "criteria": evidence.get("criteria", {}),
@@ -285,42 +463,116 @@ def status_fields(decision: Decision) -> dict[str, object]:
     }
 
 
-# ---------------------------------------------------------------- deciding
+# ---------------------------------------------------------------- moving
 
 
-def _move(state: ControllerState, plan: Plan, to: int, kind: ActionKind | None, reason: Reason,
-          policy: Policy) -> tuple[ControllerState, Action]:
-    """Move to an ADJACENT plan step: one factor changes, the windows restart, judgement begins."""
+def _move(policy: Policy, plan: Plan, state: ControllerState, to: int, reason: Reason,
+          kind: ActionKind | None = None) -> tuple[ControllerState, Action]:
+    """Move to an ADJACENT plan step: one factor changes, the windows restart, judgement may begin."""
     frm = state.plan_step
-    assert abs(to - frm) == 1, "decide() moves one plan step at a time"
+    if abs(to - frm) != 1:
+        raise AssertionError(f"decide() moves one plan step at a time (asked {frm} -> {to})")
     factor = plan[max(frm, to)].changes
     if kind is None:
         kind = ActionKind.SWAP_DATA if factor is Factor.DATA else ActionKind.SWAP_REWARDS
-    baseline = {}
-    for guard in policy.judgement.guards:
-        window = state.windows.get(guard.metric)
-        if window is not None and window.values:
-            baseline[guard.metric] = window.mean(policy.metrics.window) or 0.0
-    moving_forward = to > frm
+    judgement = None
+    if to > frm and reason in AUTOMATIC_ADVANCES:
+        baseline = {}
+        for guard in policy.judgement.guards:
+            window = state.windows.get(guard.metric)
+            if window is not None and window.count:
+                baseline[guard.metric] = guard_level(window.last(policy.metrics.window).tolist())
+        if baseline:
+            judgement = Judgement(frm, to, baseline)
     new = replace(
         state,
         plan_step=to,
         steps_in_step=0,
         windows={},
-        baseline=baseline if moving_forward else {},
-        judging=moving_forward and bool(baseline),
-        regressed_steps=0,
-        phase1_done=state.phase1_done or (frm == 0 and moving_forward and reason in (Reason.CRITERIA_AND_PLATEAU,)),
+        eval_windows={},
+        eval_values={},
+        judgement=judgement,
+        budget_alerted=False,
         history=state.history + (Transition(state.step, frm, to, kind.value, reason.value),),
     )
     return new, Action(kind, frm, to, factor)
 
 
-def _phase_start(plan: Plan, phase: str) -> int | None:
-    for step in plan:
-        if step.phase == phase:
-            return step.index
-    return None
+def _push(windows: Mapping[str, Window], sizes: Mapping[str, int], metrics: Mapping[str, float]) -> dict[str, Window]:
+    out = dict(windows)
+    for name, size in sizes.items():
+        if name in metrics:
+            out[name] = out.get(name, Window(size)).push(metrics[name])
+    return out
+
+
+# ---------------------------------------------------------------- operator requests
+
+
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    state: ControllerState
+    action: Action | None
+    reason: Reason | None
+    result: OperatorResult
+
+
+def _apply_request(policy: Policy, plan: Plan, state: ControllerState, request: OperatorRequest) -> _Applied:
+    here = state.plan_step
+    command = request.command.value
+    why = f" ({request.reason})" if request.reason else ""
+
+    def rejected(message: str) -> _Applied:
+        return _Applied(state, None, None, OperatorResult(request.seq, command, "rejected", message))
+
+    if request.command is Command.HOLD:
+        held = replace(state, hold=True, hold_reason=f"operator hold, request {request.seq}{why}")
+        return _Applied(held, Action(ActionKind.HOLD, here, here), Reason.OPERATOR_HOLD,
+                        OperatorResult(request.seq, command, "applied", "automatic switching held"))
+    if request.command is Command.RESUME:
+        message = "automatic switching resumed" if state.hold else "automatic switching was not held"
+        if state.rollbacks:
+            message += "; rollback counts reset"
+        resumed = replace(state, hold=False, hold_reason="", rollbacks={})
+        return _Applied(resumed, Action(ActionKind.RESUME, here, here), Reason.OPERATOR_RESUME,
+                        OperatorResult(request.seq, command, "applied", message))
+    if request.command is Command.ADVANCE:
+        target = here + 1
+        if target >= len(plan):
+            return rejected(f"already at the last plan step ({plan[here].label})")
+        if needs_phase1(policy, plan, target) and not state.phase1_done:
+            return rejected(f"plan step {target + 1} ({plan[target].label}) brings in new domains or phase 3, "
+                            f"and phase {plan[0].phase!r}'s criteria have not held yet")
+        moved, action = _move(policy, plan, replace(state, set_target=None), target, Reason.OPERATOR_ADVANCE)
+        return _Applied(moved, action, Reason.OPERATOR_ADVANCE,
+                        OperatorResult(request.seq, command, "applied",
+                                       f"moving to plan step {target + 1} ({plan[target].label}){why}"))
+    # Command.SET
+    target = _phase_target(plan, request.phase)
+    if target is None:
+        phases = ", ".join(dict.fromkeys(step.phase for step in plan))
+        return rejected(f"unknown phase {request.phase!r}; the phases are: {phases}")
+    if target == here:
+        return _Applied(replace(state, set_target=None), None, None,
+                        OperatorResult(request.seq, command, "applied", f"already in phase {request.phase!r}"))
+    if not state.phase1_done and any(needs_phase1(policy, plan, i) for i in _path(here, target)):
+        return rejected(f"phase {request.phase!r} brings in new domains or phase 3, "
+                        f"and phase {plan[0].phase!r}'s criteria have not held yet")
+    first = here + (1 if target > here else -1)
+    moved, action = _move(policy, plan, state, first, Reason.OPERATOR_SET)
+    moved = replace(moved, set_target=None if first == target else target)
+    steps = abs(target - here)
+    return _Applied(moved, action, Reason.OPERATOR_SET,
+                    OperatorResult(request.seq, command, "applied",
+                                   f"moving to phase {request.phase!r} (plan step {target + 1}) one factor per step, "
+                                   f"{steps} step{'s' if steps > 1 else ''}{why}"))
+
+
+def _path(here: int, target: int) -> range:
+    return range(here + 1, target + 1) if target > here else range(target, here)
+
+
+# ---------------------------------------------------------------- deciding
 
 
 def decide(
@@ -331,155 +583,182 @@ def decide(
     requests: Sequence[OperatorRequest] = (),
     eval_observation: StepObservation | None = None,
 ) -> Decision:
-    size = _window_size(policy, plan)
-    metrics = watched_metrics(policy, plan)
-    alerts = alerts_for(observation)
-    blocked = "collapse" in alerts or "nonfinite_rewards" in alerts
-    windows = dict(state.windows)
-    if not observation.nonfinite:  # a step with NaN rewards is counted, never judged
-        for name in metrics:
-            value = observation.metrics.get(name)
-            if value is not None or name in windows:
-                windows[name] = windows.get(name, Window(size)).push(value)
-    eval_values = dict(state.eval_values)
-    if eval_observation is not None:
-        eval_values.update({k: v for k, v in eval_observation.metrics.items() if math.isfinite(v)})
-    state = replace(
-        state,
-        step=state.step + 1,
-        steps_in_step=state.steps_in_step + 1,
-        windows=windows,
-        eval_values=eval_values,
-        nonfinite_total=state.nonfinite_total + observation.nonfinite,
-    )
+    """One step boundary: fold in the observation, apply operator requests, then decide at most one move."""
+    judging = policy.judgement
+    steps_in = state.steps_in_step + 1
+    in_grace = steps_in <= judging.grace_steps
+    alerts = observation_alerts(observation)
+    sizes = window_sizes(policy, plan)
+    # a step with a non-finite reward or watched metric is counted (and alerted), never judged
+    unjudgeable = bool(observation.nonfinite) or any(
+        name in sizes and not math.isfinite(value) for name, value in observation.metrics.items())
+    windows, eval_windows, eval_values = state.windows, state.eval_windows, state.eval_values
+    if not in_grace and not observation.nonfinite:
+        windows = _push(windows, sizes, observation.metrics)
+    if not in_grace and eval_observation is not None:
+        eval_windows = _push(eval_windows, eval_window_sizes(plan), eval_observation.metrics)
+        eval_values = {**eval_values, **{k: v for k, v in eval_observation.metrics.items() if math.isfinite(v)}}
+    state = replace(state, step=state.step + 1, steps_in_step=steps_in, windows=windows, eval_windows=eval_windows,
+                    eval_values=eval_values, nonfinite_total=state.nonfinite_total + observation.nonfinite)
     here = state.plan_step
-    current = plan[here]
-    evidence: dict[str, object] = {"alerts": alerts, "steps_in_step": state.steps_in_step}
+    evidence: dict[str, object] = {"steps_in_step": steps_in}
     results: list[OperatorResult] = []
-    action = Action(ActionKind.NONE, here, here)
-    reason = Reason.NOTHING
+    duplicates: list[int] = []
+    action: Action | None = None
+    reason: Reason | None = None
 
-    # ---- operator requests, in sequence order; at most one movement per step
+    # ---- operator requests, in sequence order; one plan-step move per decision
     for request in sorted(requests, key=lambda r: r.seq):
         if request.seq <= state.last_request_seq:
+            duplicates.append(request.seq)
             continue
-        if action.from_step != action.to_step:
-            break  # the next movement waits for the next boundary: one factor per step
-        command = request.command.value
-        target: int | None = None
-        if request.command is Command.HOLD:
-            state = replace(state, hold=True, hold_reason=f"operator: {request.reason}" if request.reason else "operator")
-            action, reason = Action(ActionKind.HOLD, here, here), Reason.OPERATOR_HOLD
-            results.append(OperatorResult(request.seq, command, "applied", "automatic switching held"))
-        elif request.command is Command.RESUME:
-            state = replace(state, hold=False, hold_reason="", set_target=None)
-            action, reason = Action(ActionKind.RESUME, here, here), Reason.OPERATOR_RESUME
-            results.append(OperatorResult(request.seq, command, "applied", "automatic switching resumed"))
-        elif request.command is Command.ADVANCE:
-            target = here + 1
-            if target >= len(plan):
-                results.append(OperatorResult(request.seq, command, "rejected", "already at the last plan step"))
-                target = None
-        else:  # SET
-            target = _phase_start(plan, request.phase)
-            if target is None:
-                names = sorted({s.phase for s in plan})
-                results.append(OperatorResult(request.seq, command, "rejected",
-                                              f"unknown phase {request.phase!r}; phases: {', '.join(names)}"))
-        if target is not None:
-            first_move = target if request.command is Command.ADVANCE else (here + (1 if target > here else -1) if target != here else here)
-            if first_move != here and _new_domains(plan, first_move, policy) and not state.phase1_done:
-                results.append(OperatorResult(request.seq, command, "rejected",
-                                              "phase 1's criteria have not held yet: no new domains before that"))
-            elif first_move == here:
-                state = replace(state, set_target=None)
-                results.append(OperatorResult(request.seq, command, "applied", f"already in phase {current.phase!r}"))
-            else:
-                why = Reason.OPERATOR_ADVANCE if request.command is Command.ADVANCE else Reason.OPERATOR_SET
-                state = replace(state, set_target=target if (request.command is Command.SET and target != first_move) else None)
-                state, action = _move(state, plan, first_move, None, why, policy)
-                reason = why
-                results.append(OperatorResult(request.seq, command, "applied",
-                                              f"moving to plan step {first_move + 1} ({plan[first_move].label})"))
-        state = replace(state, last_request_seq=request.seq)
+        moves = request.command in (Command.ADVANCE, Command.SET)
+        if moves and action is not None and action.from_step != action.to_step:
+            break  # waits, unacknowledged, for the next boundary
+        applied = _apply_request(policy, plan, state, request)
+        state = replace(applied.state, last_request_seq=request.seq)
+        results.append(applied.result)
+        if applied.action is not None and (action is None or action.from_step == action.to_step):
+            action, reason = applied.action, applied.reason
+    if duplicates:
+        evidence["duplicate_requests"] = duplicates
+    moved = action is not None and action.from_step != action.to_step
 
-    moved = action.from_step != action.to_step
-    # ---- continue an operator `set` one plan step per boundary
+    # ---- an operator `set` walks on, one plan step per decision
     if not moved and state.set_target is not None and state.set_target != here:
-        step_to = here + (1 if state.set_target > here else -1)
-        if _new_domains(plan, step_to, policy) and not state.phase1_done:
+        target = state.set_target
+        step_to = here + (1 if target > here else -1)
+        if needs_phase1(policy, plan, step_to) and not state.phase1_done:
             state = replace(state, set_target=None)
+            evidence["set_abandoned"] = f"plan step {step_to + 1} needs phase {plan[0].phase!r}'s criteria to have held"
         else:
-            target = state.set_target
-            state, action = _move(state, plan, step_to, None, Reason.OPERATOR_SET, policy)
+            state, action = _move(policy, plan, state, step_to, Reason.OPERATOR_SET)
             state = replace(state, set_target=None if step_to == target else target)
             reason, moved = Reason.OPERATOR_SET, True
 
     # ---- automatic decisions
+    if not moved:
+        state, auto_action, auto_reason = _automatic(policy, plan, state, in_grace, unjudgeable, alerts, evidence)
+        if action is None or auto_action.kind is not ActionKind.NONE:
+            action, reason = auto_action, auto_reason
+    else:
+        evidence.update(_statuses(policy, plan, state))
+    assert action is not None and reason is not None
+    if state.hold:
+        alerts.append(ALERT_HOLD)
+        evidence["hold_reason"] = state.hold_reason
+    evidence["alerts"] = alerts
+    return Decision(state, action, reason, evidence, tuple(results))
+
+
+def _statuses(policy: Policy, plan: Plan, state: ControllerState) -> dict[str, object]:
+    return {
+        "criteria": criteria_status(policy, plan, state),
+        "plateau": {k: v.to_json() for k, v in plateau_status(policy, plan, state).items()},
+        "guards": guard_status(policy, plan, state),
+    }
+
+
+def _automatic(policy: Policy, plan: Plan, state: ControllerState, in_grace: bool, unjudgeable: bool,
+               alerts: list[str], evidence: dict[str, object]) -> tuple[ControllerState, Action, Reason]:
+    """What the controller does by itself this step (no operator move happened)."""
+    judging = policy.judgement
+    here = state.plan_step
+    current = plan[here]
+    stay = Action(ActionKind.NONE, here, here)
     criteria = criteria_status(policy, plan, state)
     plateaus = plateau_status(policy, plan, state)
-    guards = guard_status(policy, state)
-    evidence.update(
-        criteria=criteria,
-        plateau={k: v.to_json() for k, v in plateaus.items()},
-        guards=guards,
-    )
-    if not moved and action.kind is ActionKind.NONE:
-        in_grace = state.steps_in_step <= policy.judgement.grace_steps
-        regressed = any(g["regressed"] for g in guards.values())
-        if state.judging and not in_grace:
-            streak = state.regressed_steps + 1 if regressed else 0
-            state = replace(state, regressed_steps=streak)
-            if state.steps_in_step > policy.judgement.grace_steps + policy.judgement.judge_steps:
-                state = replace(state, judging=False, regressed_steps=0)
-        if state.done:
-            reason = Reason.DONE
-        elif state.hold:
-            reason = Reason.HELD
-        elif in_grace:
-            reason = Reason.GRACE
-        elif state.judging and state.regressed_steps >= policy.judgement.persist_windows * policy.metrics.window:
-            count = state.rollbacks.get(here, 0) + 1
-            if count > policy.judgement.max_rollbacks:
-                state = replace(state, hold=True, judging=False,
-                                hold_reason=f"plan step {here + 1} regressed after {count - 1} rollbacks")
-                action, reason = Action(ActionKind.HOLD, here, here), Reason.ROLLBACK_LIMIT_HOLD
-            else:
-                rollbacks = {**state.rollbacks, here: count}
-                state = replace(state, rollbacks=rollbacks)
-                state, action = _move(state, plan, here - 1, ActionKind.ROLLBACK, Reason.ROLLBACK_REGRESSION, policy)
-                reason = Reason.ROLLBACK_REGRESSION
-        elif blocked:
-            reason = Reason.BLOCKED
-        else:
-            criteria_hold = all(c["holds"] for c in criteria.values())
-            plateaued = all(r.plateaued for r in plateaus.values())
-            if current.exit_gate is ExitGate.SETTLE:
-                ready = state.steps_in_step >= policy.judgement.settle_steps and not regressed and plateaued
-                why = Reason.SETTLED
-            else:
-                ready = criteria_hold and plateaued
-                why = Reason.CRITERIA_AND_PLATEAU
-            budget_out = state.steps_in_step >= current.max_steps
-            if ready and current.exit_gate is ExitGate.TERMINAL:
-                state, action, reason = replace(state, done=True), Action(ActionKind.DONE, here, here), Reason.DONE
-            elif ready or (budget_out and current.on_budget_exhausted.value == "advance"):
-                why = why if ready else Reason.BUDGET_EXHAUSTED
-                if current.exit_gate is ExitGate.TERMINAL:
-                    state, action, reason = replace(state, done=True), Action(ActionKind.DONE, here, here), why
-                elif _new_domains(plan, here + 1, policy) and not (state.phase1_done or (here == 0 and ready)):
-                    state = replace(state, hold=True, hold_reason="phase 1's criteria never held; new domains refused")
-                    action, reason = Action(ActionKind.HOLD, here, here), Reason.PHASE1_NOT_DONE
-                else:
-                    if here == 0 and ready:
-                        state = replace(state, phase1_done=True)
-                    state, action = _move(state, plan, here + 1, None, why, policy)
-                    reason = why
-            elif budget_out:
-                state = replace(state, hold=True, hold_reason=f"plan step {here + 1} used its budget of {current.max_steps} steps")
-                action, reason = Action(ActionKind.HOLD, here, here), Reason.BUDGET_HOLD
-            else:
-                reason = Reason.WAITING
+    guards = guard_status(policy, plan, state)
+    evidence.update(criteria=criteria, plateau={k: v.to_json() for k, v in plateaus.items()}, guards=guards)
+    budget_out = state.steps_in_step >= current.max_steps
+    if budget_out:
+        alerts.append(ALERT_BUDGET)
+    if state.done:
+        return state, stay, Reason.DONE
+    if in_grace:
+        return state, stay, Reason.GRACE
+    if unjudgeable:  # no verdict of any kind (switch, rollback, judgement window) rests on this step
+        evidence["blocked"] = "non-finite rewards or metrics this step"
+        return state, stay, Reason.HELD if state.hold else Reason.BLOCKED
+
+    # post-switch judgement: one verdict per full window after the grace period
+    judgement = state.judgement
+    if judgement is not None:
+        after = state.steps_in_step - judging.grace_steps
+        if after % policy.metrics.window == 0 and guards:
+            regressed = any(g["regressed"] for g in guards.values())
+            judgement = replace(judgement, windows_judged=judgement.windows_judged + 1,
+                                regressed_windows=judgement.regressed_windows + 1 if regressed else 0)
+        evidence["judgement"] = {"switch": [judgement.from_step, judgement.to_step],
+                                 "windows_judged": judgement.windows_judged,
+                                 "regressed_windows": judgement.regressed_windows,
+                                 "persist_windows": judging.persist_windows}
+        if judgement.regressed_windows or any(g["regressed"] for g in guards.values()):
+            alerts.append(ALERT_REGRESSION)
+        over = after >= judging.judge_steps and judgement.regressed_windows < judging.persist_windows
+        state = replace(state, judgement=None if over else judgement)
+
+    blocked = ALERT_COLLAPSE in alerts or collapse_in_window(policy, state)
+    if blocked:
+        evidence["blocked"] = "collapse: empty or identical completions in the judged window"
+    criteria_hold = bool(criteria) and all(c["holds"] for c in criteria.values())
+    if current.phase_index == 0 and criteria_hold and not blocked and not state.phase1_done:
+        state = replace(state, phase1_done=True)
     if state.hold:
-        evidence["hold_reason"] = state.hold_reason
-    return Decision(state, action, reason, evidence, tuple(results))
+        return state, stay, Reason.HELD
+
+    judgement = state.judgement
+    if judgement is not None and judgement.regressed_windows >= judging.persist_windows:
+        count = state.rollbacks.get(here, 0)
+        if count >= judging.max_rollbacks:
+            state = replace(state, judgement=None, hold=True,
+                            hold_reason=f"plan step {here + 1} ({current.label}) regressed after the switch and was "
+                                        f"already rolled back {count} time(s) (max_rollbacks {judging.max_rollbacks})")
+            return state, Action(ActionKind.HOLD, here, here), Reason.ROLLBACK_LIMIT_HOLD
+        state = replace(state, rollbacks={**state.rollbacks, here: count + 1})
+        state, action = _move(policy, plan, state, judgement.from_step, Reason.ROLLBACK_REGRESSION, ActionKind.ROLLBACK)
+        return state, action, Reason.ROLLBACK_REGRESSION
+    if blocked:
+        return state, stay, Reason.BLOCKED
+
+    plateaued = all(r.plateaued for r in plateaus.values())
+    # a regressed judged window, or a guard regressed right now, keeps the switch from being built on
+    regression_pending = judgement is not None and (
+        judgement.regressed_windows > 0 or any(g["regressed"] for g in guards.values()))
+    if current.exit_gate is ExitGate.SETTLE:
+        guards_clear = judgement is None or (judgement.windows_judged > 0 and not regression_pending)
+        ready = state.steps_in_step >= judging.settle_steps and guards_clear and plateaued
+        why = Reason.SETTLED
+    else:
+        judged_something = bool(current.criteria) or bool(current.plateau)
+        ready = judged_something and all(c["holds"] for c in criteria.values()) and plateaued and not regression_pending
+        why = Reason.CRITERIA_AND_PLATEAU
+    if not ready and budget_out and current.on_budget_exhausted is BudgetAction.ADVANCE:
+        ready, why = True, Reason.BUDGET_EXHAUSTED
+    if ready:
+        if current.exit_gate is ExitGate.TERMINAL or here + 1 >= len(plan):
+            return replace(state, done=True), Action(ActionKind.DONE, here, here), why
+        return _advance(policy, plan, state, why)
+    if budget_out and not state.budget_alerted:
+        state = replace(state, hold=True, budget_alerted=True,
+                        hold_reason=f"plan step {here + 1} ({current.label}) used its budget of {current.max_steps} steps")
+        return state, Action(ActionKind.HOLD, here, here), Reason.BUDGET_HOLD
+    return state, stay, Reason.REGRESSION_PENDING if regression_pending else Reason.WAITING
+
+
+def _advance(policy: Policy, plan: Plan, state: ControllerState, why: Reason) -> tuple[ControllerState, Action, Reason]:
+    here = state.plan_step
+    target = here + 1
+    stay = Action(ActionKind.HOLD, here, here)
+    if needs_phase1(policy, plan, target) and not state.phase1_done:
+        state = replace(state, hold=True, hold_reason=f"plan step {target + 1} ({plan[target].label}) brings in new "
+                        f"domains or phase 3, and phase {plan[0].phase!r}'s criteria never held")
+        return state, stay, Reason.PHASE1_NOT_DONE
+    count = state.rollbacks.get(target, 0)
+    if count and count >= policy.judgement.max_rollbacks:
+        state = replace(state, hold=True, hold_reason=f"plan step {target + 1} ({plan[target].label}) regressed and was "
+                        f"rolled back {count} time(s) (max_rollbacks {policy.judgement.max_rollbacks}); "
+                        "advance or set to enter it anyway, resume to let it be tried again")
+        return state, stay, Reason.ROLLBACK_LIMIT_HOLD
+    state, action = _move(policy, plan, state, target, why)
+    return state, action, why

@@ -1,12 +1,12 @@
 """Build grafana/dashboards/autocurriculum.json from plain Python dicts.
 
 Run `python grafana/build_dashboard.py` after changing a panel (`--check` exits 1 when the committed
-JSON is out of date). Building the JSON here rather than editing it in Grafana lets the tests check
+JSON is out of date; `--markdown` prints the panel table of grafana/README.md). Building the JSON here rather than editing it in Grafana lets the tests check
 what a hand-edited file cannot: every metric a panel names exists in the exporter's registry, every
 expression passes `promtool check rules` and returns data from a real Prometheus, every panel has
 a query, a unit and a description, ids are unique and the only datasource is `${datasource}`.
 
-Each panel's description says the question it answers; the README repeats them.
+Each panel's description says the question it answers; grafana/README.md repeats them.
 """
 
 from __future__ import annotations
@@ -179,7 +179,17 @@ def render() -> str:
     return json.dumps(build(), indent=2) + "\n"
 
 
+def panel_table() -> str:
+    """The README's "what each panel answers" table (`--markdown`); a test keeps the two in step."""
+    lines = ["| panel | answers |", "|---|---|"]
+    lines += [f"| {panel.title} | {panel.answers} |" for panel in PANELS]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str]) -> int:
+    if argv[1:] == ["--markdown"]:
+        print(panel_table(), end="")
+        return 0
     if argv[1:] == ["--check"]:
         if OUT.read_text() != render():
             print(f"{OUT} is out of date: run python grafana/build_dashboard.py", file=sys.stderr)

@@ -229,3 +229,10 @@ def test_provisioning_compose_and_prometheus_config_fit_together(tmp_path: Path)
     config.write_text(yaml.safe_dump(prometheus))
     result = subprocess.run([promtool(), "check", "config", str(config)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_says_what_each_panel_answers_and_lists_every_alert() -> None:
+    readme = (GRAFANA / "README.md").read_text()
+    assert builder().panel_table() in readme, "run: python grafana/build_dashboard.py --markdown"
+    for rule in alert_rules():
+        assert f"| {rule['alert']} |" in readme, rule["alert"]

@@ -315,3 +315,30 @@ def test_a_stale_pidfile_is_not_a_running_daemon(tmp_path: Path) -> None:
         assert control.running_pid(tmp_path) == os.getpid()
     finally:
         held.release()
+
+
+def test_the_per_step_poll_lists_the_directory_again_only_when_it_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    listings: list[int] = []
+    real = control._request_seqs
+
+    def counting(run_dir: Path, after_seq: int = 0) -> list[int]:
+        listings.append(after_seq)
+        return real(run_dir, after_seq)
+
+    monkeypatch.setattr(control, "_request_seqs", counting)
+    inbox = control.ControlInbox(tmp_path)
+    control.submit(tmp_path, Command.HOLD)
+    listings.clear()  # submit lists the directory too (for the next number)
+    requests_dir = tmp_path / "control" / "requests"
+    # just modified ("racily clean"): every poll lists it again
+    assert [r.seq for r in inbox.pending(0)] == [1] and [r.seq for r in inbox.pending(0)] == [1]
+    assert len(listings) == 2
+    # settled (modified long ago): the listing stands while the directory's mtime does
+    old = time.time() - 60
+    os.utime(requests_dir, (old, old))
+    inbox.pending(1), inbox.pending(1), inbox.pending(1)
+    assert len(listings) == 3
+    control.submit(tmp_path, Command.RESUME)  # a new file changes the mtime: listed again, seen at once
+    listings.pop()
+    assert [r.seq for r in inbox.pending(1)] == [2]
+    assert len(listings) == 4

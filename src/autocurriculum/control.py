@@ -33,6 +33,7 @@ STATUS = "status.json"
 CONTROL = "control"
 APPLIED = "applied"
 REJECTED = "rejected"
+SETTLED_NS = 2_000_000_000  # a directory unchanged for 2 s: its listing can be reused while its mtime stands
 LOCK_RETRY_SECONDS = 0.3  # a status probe holds the pidfile lock for microseconds; a daemon forever
 
 
@@ -44,19 +45,25 @@ class ControlError(RuntimeError):
     """A request could not be written or read."""
 
 
-def _write_atomic(path: Path, data: Mapping[str, object]) -> None:
-    """Write JSON so that a reader sees the old file or the whole new one, never a part (mode 0600)."""
+def _write_atomic(path: Path, data: Mapping[str, object], durable: bool = True) -> None:
+    """Write JSON so that a reader sees the old file or the whole new one, never a part (mode 0600).
+
+    `durable` also fsyncs the file and its directory, so the write survives a power cut: requests and
+    acknowledgements need that (exactly once across a crash); status.json, rewritten every step, does not.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")  # mkstemp: mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, sort_keys=True, default=str)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -84,6 +91,20 @@ def _acks_dir(run_dir: Path) -> Path:
 
 def _file_name(seq: int) -> str:
     return f"{seq:010d}.json"
+
+
+def _request_seqs(run_dir: Path, after_seq: int = 0) -> list[int]:
+    """Sequence numbers of the request files above `after_seq`, in order (os.scandir: cheap per step)."""
+    seqs = []
+    try:
+        with os.scandir(_requests_dir(run_dir)) as entries:
+            for entry in entries:
+                stem, dot, ext = entry.name.partition(".")
+                if dot and ext == "json" and stem.isdigit() and int(stem) > after_seq:
+                    seqs.append(int(stem))
+    except FileNotFoundError:
+        return []
+    return sorted(seqs)
 
 
 # ---------------------------------------------------------------- pidfile
@@ -174,10 +195,10 @@ def submit(run_dir: Path, command: Command, phase: str = "", reason: str = "") -
         requests = _private_dir(_requests_dir(run_dir))
         with open(control / "seq.lock", "a+", encoding="utf-8") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            seq = _last_seq(control, requests) + 1
+            seq = _last_seq(run_dir) + 1
             request = OperatorRequest(seq, command, phase, reason, user=str(os.getuid()))
             _write_atomic(requests / _file_name(seq), {**request.to_json(), "time": time.time()})
-            _write_atomic(control / "seq.json", {"seq": seq})
+            _write_atomic(control / "seq.json", {"seq": seq}, durable=False)  # the files are the truth
     except PermissionError as error:
         raise ControlError(f"cannot write a request in {run_dir}: {error.strerror} ({error.filename})") from None
     pid = running_pid(run_dir)
@@ -189,16 +210,14 @@ def submit(run_dir: Path, command: Command, phase: str = "", reason: str = "") -
     return seq
 
 
-def _last_seq(control: Path, requests: Path) -> int:
+def _last_seq(run_dir: Path) -> int:
+    """The highest number ever allocated: the counter, or a request file above it if the counter was lost."""
     last = 0
     try:
-        last = int(json.loads((control / "seq.json").read_text(encoding="utf-8"))["seq"])
+        last = int(json.loads((run_dir / CONTROL / "seq.json").read_text(encoding="utf-8"))["seq"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    for path in requests.glob("*.json"):
-        if path.stem.isdigit():
-            last = max(last, int(path.stem))
-    return last
+    return max([last, *_request_seqs(run_dir)])
 
 
 @dataclass(frozen=True)
@@ -237,16 +256,13 @@ def wait_for_ack(run_dir: Path, seq: int, timeout: float, poll: float = 0.05) ->
 def peek_pending(run_dir: Path, after_seq: int) -> list[OperatorRequest]:
     """Read-only view of the requests not yet handled (for `status`): no acks written, nothing created."""
     found = []
-    try:
-        paths = sorted(_requests_dir(run_dir).glob("*.json"))
-    except OSError:
-        return []
-    for path in paths:
-        if not path.stem.isdigit() or int(path.stem) <= after_seq or read_ack(run_dir, int(path.stem)) is not None:
+    for seq in _request_seqs(run_dir, after_seq):
+        if read_ack(run_dir, seq) is not None:
             continue
         try:
+            path = _requests_dir(run_dir) / _file_name(seq)
             found.append(OperatorRequest.from_json(json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
     return found
 
@@ -261,6 +277,7 @@ class ControlInbox:
         self.run_dir = run_dir
         self.log = log
         self.woken = False
+        self._scan: tuple[tuple[int, int, int], list[int]] | None = None  # (directory stamp, after_seq) -> seqs
         _private_dir(run_dir / CONTROL)
         _private_dir(_requests_dir(run_dir))
         _private_dir(_acks_dir(run_dir))
@@ -277,10 +294,8 @@ class ControlInbox:
         """Requests with seq > after_seq, in order; foreign-owned or malformed ones are rejected here."""
         self.woken = False
         found: list[OperatorRequest] = []
-        for path in sorted(_requests_dir(self.run_dir).glob("*.json")):
-            if not path.stem.isdigit() or int(path.stem) <= after_seq:
-                continue
-            seq = int(path.stem)
+        for seq in self._candidates(after_seq):
+            path = _requests_dir(self.run_dir) / _file_name(seq)
             previous = read_ack(self.run_dir, seq)
             if previous is not None and previous.result == REJECTED:
                 continue
@@ -290,6 +305,23 @@ class ControlInbox:
                 continue
             found.append(request)
         return found
+
+    def _candidates(self, after_seq: int) -> list[int]:
+        """The request numbers above after_seq; the directory is listed again only when it changed.
+
+        A settled directory (modified more than SETTLED_NS before the listing began) that still has the
+        same mtime has had nothing added since, so the previous listing stands. Timestamps are
+        coarse, so a directory modified just before a listing is always listed again (git's
+        "racily clean" rule). This keeps the per-step poll cheap after thousands of requests.
+        """
+        info = os.stat(_requests_dir(self.run_dir))
+        stamp = (info.st_mtime_ns, info.st_ino, after_seq)
+        if self._scan is not None and self._scan[0] == stamp:
+            return self._scan[1]
+        started = time.time_ns()
+        seqs = _request_seqs(self.run_dir, after_seq)
+        self._scan = (stamp, seqs) if started - info.st_mtime_ns > SETTLED_NS else None
+        return seqs
 
     def _read(self, path: Path, seq: int) -> tuple[OperatorRequest | None, str]:
         uid = os.getuid()
@@ -330,7 +362,8 @@ class ControlInbox:
 
 
 def write_status(run_dir: Path, status: Mapping[str, object]) -> None:
-    _write_atomic(run_dir / STATUS, status)
+    """Replace status.json atomically (not fsynced: it is rewritten every step and only informs)."""
+    _write_atomic(run_dir / STATUS, status, durable=False)
 
 
 def read_status(run_dir: Path) -> dict[str, object] | None:

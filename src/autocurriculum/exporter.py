@@ -77,6 +77,7 @@ class Exporter:
         self.window: deque[Mapping[str, float]] = deque(maxlen=policy.metrics.window)
         self._window_plan_step: int | None = None
         self._children: dict[tuple[int, str], set[tuple[str, ...]]] = {}  # labelled series now exported
+        self._child: dict[tuple[int, tuple[str, ...]], Any] = {}  # their prometheus_client children
         r, p = registry, PREFIX
         Info(f"{p}_build", "autocurriculum build and run", registry=r).info(
             {"version": __version__, "policy": policy.file, "run": policy.run.name}
@@ -232,8 +233,12 @@ class Exporter:
         key = (id(metric), scope)
         for labels in self._children.get(key, set()) - values.keys():
             metric.remove(*labels)
+            self._child.pop((id(metric), labels), None)
         for labels, value in values.items():
-            metric.labels(*labels).set(value)
+            child = self._child.get((id(metric), labels))
+            if child is None:  # prometheus_client's labels() is the costly part of an update: look it up once
+                child = self._child[(id(metric), labels)] = metric.labels(*labels)
+            child.set(value)
         self._children[key] = set(values)
 
     def _window_means(self) -> dict[str, float]:

@@ -32,6 +32,7 @@ from autocurriculum.policy import Factor, Plan, Policy, PolicyError, expand_plan
 
 EX_OK = 0
 EX_SOFTWARE = 70
+EX_DATAERR = 65
 EX_IOERR = 74
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
@@ -101,11 +102,12 @@ class Daemon:
         if self.policy.metrics.port:
             try:
                 self._server = exporter.serve(self.registry, self.policy.metrics.bind, self.policy.metrics.port)
-            except exporter.PortInUse as error:
+            except (exporter.PortInUse, exporter.MetricsServerError) as error:
                 self.log.error(logs.RUN_REFUSED, reason=str(error))
                 print(f"autocurriculum: {error}", flush=True)
                 return EX_CONFIG
         self._install_signal_handlers()
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit fails the write (EFBIG), not the process
         self.log.info(
             logs.RUN_STARTED,
             policy=self.policy.file,
@@ -114,7 +116,14 @@ class Daemon:
             plan_steps=len(self.plan),
             pid=os.getpid(),
         )
-        self._build()
+        from autocurriculum.data import DataError
+
+        try:
+            self._build()
+        except (DataError, FileNotFoundError, ValueError) as error:
+            self.log.error(logs.RUN_REFUSED, reason=str(error))
+            print(f"autocurriculum: {error}", flush=True)
+            return EX_DATAERR
         code = self._train()
         self._print_summary()
         if self._server is not None:
@@ -145,14 +154,16 @@ class Daemon:
     def _build(self) -> None:
         from autocurriculum import controller, logs, rewards
         from autocurriculum.library import SourceLibrary
-        from autocurriculum.tunix_adapter import GrpoSession, build_model_bundle, configure_jax
 
         base_dir = Path(self.policy.file).resolve().parent
         self.base_dir = base_dir
         cache_root = Path(os.path.expanduser(self.policy.model.cache_dir))
         cache_root = cache_root if cache_root.is_absolute() else base_dir / cache_root
-        configure_jax(cache_root / "jax-compilation")
+        # the data first: a bad file is reported in a second, before JAX and Tunix are even imported
         self.library = SourceLibrary(self.policy, base_dir=base_dir, cache_dir=cache_root / "data")
+        from autocurriculum.tunix_adapter import GrpoSession, build_model_bundle, configure_jax
+
+        configure_jax(cache_root / "jax-compilation")
         self.stream = self.library.stream(
             self.plan[0].mixture,
             seed=self.policy.run.seed,
@@ -256,9 +267,11 @@ class Daemon:
                 end = min(end, (self.step // eval_every + 1) * eval_every)
             self._ensure_signal_handlers()
             self.session.train(self._segment(end))
-            if self.step % every == 0 or self.done or self.stop_requested.is_set() or self.step >= self.max_steps:
-                if not self._checkpoint():
-                    exit_code = EX_IOERR if self.stop_requested.is_set() else exit_code
+            final = self.done or self.stop_requested.is_set() or self.step >= self.max_steps
+            if self.step % every == 0 or final:
+                saved = self._checkpoint()
+                if final:  # the last checkpoint is what a resume needs: its failure is the exit code
+                    exit_code = EX_OK if saved else EX_IOERR
             if eval_every and self.step % eval_every == 0 and not self.done:
                 self._evaluate()
         self.log.info(
@@ -401,6 +414,7 @@ class Daemon:
             self.exporter.checkpoint_failed()
             print(f"autocurriculum: {error}; training continues, the previous checkpoints are intact", flush=True)
             return False
+        self.exporter.checkpoint_saved()
         self.log.info(
             logs.CHECKPOINT_SAVED, step=self.step, path=str(checkpoint.path), seconds=round(time.monotonic() - started, 3)
         )

@@ -166,11 +166,14 @@ def test_learning_exhausted_reads_the_learnable_group_share() -> None:
     assert not run_test(s, Window.of(10, [0.5] * 10), 16, True).plateaued
 
 
-def test_patience_needs_more_values_than_its_patience() -> None:
+def test_patience_compares_its_last_steps_with_as_many_before_them() -> None:
     s = spec(PlateauTest.PATIENCE, window=5, patience=8)
-    assert values_needed(s) == 9
-    assert not run_test(s, Window.of(20, [0.5] * 8), 16, True).ready
-    assert run_test(s, Window.of(20, [0.5] * 9), 16, True).plateaued
+    assert values_needed(s) == 16
+    assert not run_test(s, Window.of(20, [0.5] * 15), 16, True).ready
+    assert run_test(s, Window.of(20, [0.5] * 16), 16, True).plateaued
+    # a new high 9 steps ago is outside the tested segment; 8 steps ago it is inside
+    assert run_test(s, Window.of(16, [0.5] * 7 + [0.9] + [0.5] * 8), 16, True).plateaued
+    assert not run_test(s, Window.of(16, [0.5] * 8 + [0.9] + [0.5] * 7), 16, True).plateaued
 
 
 @settings(max_examples=80, deadline=None)

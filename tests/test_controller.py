@@ -198,6 +198,13 @@ def test_nothing_is_judged_or_even_recorded_in_the_grace_period() -> None:
     assert decision.state.windows == state.windows
 
 
+def test_the_grace_period_is_exactly_grace_steps_long() -> None:
+    last_grace = decide(POLICY, PLAN, replace(settled(0), steps_in_step=GRACE - 1), obs())
+    assert last_grace.reason is Reason.GRACE and last_grace.state.steps_in_step == GRACE
+    first_judged = decide(POLICY, PLAN, replace(settled(0), steps_in_step=GRACE), obs())
+    assert first_judged.reason is Reason.CRITERIA_AND_PLATEAU
+
+
 def test_a_settle_step_swaps_the_rewards_once_settled() -> None:
     decision = decide(POLICY, PLAN, settled(1, steps_in_step=SETTLE - 1), obs())
     assert (decision.action.kind, decision.action.to_step) == (ActionKind.SWAP_REWARDS, 2)
@@ -317,6 +324,14 @@ def test_a_first_regressed_window_is_counted_and_blocks_advancing() -> None:
     assert decision.evidence["guards"]["extraction_rate"]["regressed"] is True
     assert decision.state.judgement.regressed_windows == 1  # type: ignore[union-attr]
     assert decision.action.kind is ActionKind.NONE and "guard_regression" in decision.evidence["alerts"]
+
+
+def test_criteria_and_plateau_wait_while_a_regressed_window_is_pending() -> None:
+    state = replace(judged(0.95, regressed_windows=1), steps_in_step=GRACE + WINDOW)  # not a window boundary
+    decision = decide(POLICY, PLAN, state, obs(extraction_rate=0.95))
+    assert all(c["holds"] for c in decision.evidence["criteria"].values())
+    assert all(p["plateaued"] for p in decision.evidence["plateau"].values())
+    assert decision.action.kind is ActionKind.NONE and decision.reason is Reason.REGRESSION_PENDING
 
 
 def test_a_persistent_regression_rolls_the_switch_back() -> None:

@@ -523,16 +523,17 @@ def _apply_request(policy: Policy, plan: Plan, state: ControllerState, request: 
     why = f" ({request.reason})" if request.reason else ""
 
     def rejected(message: str) -> _Applied:
-        return _Applied(state, None, None, OperatorResult(request.seq, command, "rejected", message))
+        return _Applied(state, None, None, OperatorResult(request.seq, command, "rejected", message + why))
 
     if request.command is Command.HOLD:
         held = replace(state, hold=True, hold_reason=f"operator hold, request {request.seq}{why}")
         return _Applied(held, Action(ActionKind.HOLD, here, here), Reason.OPERATOR_HOLD,
-                        OperatorResult(request.seq, command, "applied", "automatic switching held"))
+                        OperatorResult(request.seq, command, "applied", f"automatic switching held{why}"))
     if request.command is Command.RESUME:
         message = "automatic switching resumed" if state.hold else "automatic switching was not held"
         if state.rollbacks:
             message += "; rollback counts reset"
+        message += why
         resumed = replace(state, hold=False, hold_reason="", rollbacks={})
         return _Applied(resumed, Action(ActionKind.RESUME, here, here), Reason.OPERATOR_RESUME,
                         OperatorResult(request.seq, command, "applied", message))
@@ -554,7 +555,7 @@ def _apply_request(policy: Policy, plan: Plan, state: ControllerState, request: 
         return rejected(f"unknown phase {request.phase!r}; the phases are: {phases}")
     if target == here:
         return _Applied(replace(state, set_target=None), None, None,
-                        OperatorResult(request.seq, command, "applied", f"already in phase {request.phase!r}"))
+                        OperatorResult(request.seq, command, "applied", f"already in phase {request.phase!r}{why}"))
     if not state.phase1_done and any(needs_phase1(policy, plan, i) for i in _path(here, target)):
         return rejected(f"phase {request.phase!r} brings in new domains or phase 3, "
                         f"and phase {plan[0].phase!r}'s criteria have not held yet")

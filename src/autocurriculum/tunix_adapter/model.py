@@ -178,19 +178,57 @@ def _pretrained_bundle(spec: ModelSpec, base_dir: Path, mesh) -> ModelBundle:
 
 
 def load_pretrained(config: gemma3_model.ModelConfig, weights: Path, weights_format: str, mesh) -> gemma3_model.Gemma3:
-    """Load Gemma3 weights with Tunix's own loaders; errors name `model.weights` and the path."""
+    """Load Gemma3 weights with Tunix's own loaders; errors name `model.weights` and the path.
+
+    Tunix's Orbax loader accepts arrays of any shape (weights of another model size load silently
+    and fail later, far from the cause), and both loaders fail with messages that name neither the
+    policy field nor the file: check the format and every shape here.
+    """
     from tunix.models.gemma3 import params as gemma3_params
     from tunix.models.gemma3 import params_safetensors
 
+    if weights_format not in ("", "orbax", "safetensors"):
+        raise ValueError(
+            f"model.weights_format: {weights_format!r} is neither 'orbax' nor 'safetensors' "
+            f"(model.weights = {str(weights)!r})"
+        )
     if not weights.exists():
         raise FileNotFoundError(f"model.weights: {str(weights)!r} does not exist (weights cannot be downloaded here)")
-    kind = weights_format or detect_weights_format(weights)
-    with mesh:
-        if kind == "safetensors":
-            return params_safetensors.create_model_from_safe_tensors(str(weights), config, mesh, dtype=jnp.float32)
-        if kind == "orbax":
-            return gemma3_params.create_model_from_checkpoint(str(weights), config, mesh, dtype=jnp.float32)
-    raise ValueError(f"model.weights_format: {kind!r} is neither 'orbax' nor 'safetensors'")
+    kind = detect_weights_format(weights)
+    if weights_format and weights_format != kind:
+        raise ValueError(
+            f"model.weights_format: {weights_format!r}, but model.weights {str(weights)!r} holds a {kind} "
+            f"checkpoint; set model.weights_format = {kind!r} or leave it empty to detect it"
+        )
+    loader = (
+        params_safetensors.create_model_from_safe_tensors
+        if kind == "safetensors"
+        else gemma3_params.create_model_from_checkpoint
+    )
+    try:
+        with mesh:
+            model = loader(str(weights), config, mesh, dtype=jnp.float32)
+    except Exception as error:  # Tunix/Orbax raise assorted bare errors (shape, pytree structure, I/O)
+        detail = " ".join(line.strip() for line in str(error).splitlines()[:3]) or type(error).__name__
+        raise ValueError(
+            f"model.weights: {str(weights)!r} could not be loaded as {kind} weights for this model.preset: {detail}"
+        ) from error
+    _check_shapes(model, config, weights)
+    return model
+
+
+def _check_shapes(model: gemma3_model.Gemma3, config: gemma3_model.ModelConfig, weights: Path) -> None:
+    """Every parameter has the shape `config` gives it (Tunix's Orbax loader does not check)."""
+    expected = nnx.eval_shape(lambda: gemma3_model.Gemma3(config, rngs=nnx.Rngs(0)))
+    wanted = {path: variable.get_value().shape for path, variable in nnx.to_flat_state(nnx.state(expected, nnx.Param))}
+    found = {path: variable.get_value() for path, variable in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+    for path, shape in wanted.items():
+        got = getattr(found.get(path), "shape", None)
+        if got != shape:
+            raise ValueError(
+                f"model.weights: {str(weights)!r} does not fit this model.preset: {'/'.join(map(str, path))} has "
+                f"shape {got}, the config needs {shape} (weights of another Gemma3 size?)"
+            )
 
 
 def detect_weights_format(path: Path) -> str:

@@ -59,6 +59,7 @@ class Daemon:
         self.step = 0  # batches drawn and observed so far
         self.stop_requested = threading.Event()
         self.done = False
+        self.failed = False  # an unexpected error at a step boundary: stopped after a checkpoint
         self._records: list[CompletionRecord] = []
         self._records_lock = threading.Lock()
         self._dispatch_seconds = 0.0
@@ -274,6 +275,8 @@ class Daemon:
                     exit_code = EX_OK if saved else EX_IOERR
             if eval_every and self.step % eval_every == 0 and not self.done:
                 self._evaluate()
+        if self.failed:
+            exit_code = EX_SOFTWARE
         self.log.info(
             logs.RUN_FINISHED,
             step=self.step,
@@ -292,7 +295,15 @@ class Daemon:
         drew = False
         while True:
             if drew:
-                self._finish_step()
+                try:
+                    self._finish_step()
+                except Exception as error:  # keep the state of the last good step: stop, checkpoint, exit 70
+                    from autocurriculum import logs
+
+                    self.log.exception(logs.ALERT, alert="step_boundary_failed", step=self.step,
+                                       error=f"{type(error).__name__}: {error}")
+                    self.failed = True
+                    self.stop_requested.set()
             if self.done or self.stop_requested.is_set() or self.step >= end:
                 return
             items = self.stream.next_batch(batch_size)

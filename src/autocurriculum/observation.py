@@ -10,8 +10,11 @@ and a dashboard panel.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from itertools import compress, repeat
+from operator import and_, attrgetter, is_, is_not, itemgetter
 from typing import Final
 
 # Step-level metrics, all computed from the completions of one step (one batch).
@@ -99,6 +102,39 @@ class CompletionRecord:
         return math.fsum(v for v in self.rewards.values() if math.isfinite(v))
 
 
+_RECORD_SETTERS: Final = tuple(getattr(CompletionRecord, f.name).__set__ for f in fields(CompletionRecord))
+(_set_domain, _set_contract_ok, _set_extracted, _set_refused, _set_length_tokens, _set_rambling, _set_correct,
+ _set_hallucination, _set_empty, _set_text_hash, _set_rewards) = _RECORD_SETTERS
+
+
+def new_record(
+    domain: str, contract_ok: bool, extracted: bool, refused: bool, length_tokens: int, rambling: bool,
+    correct: bool | None, hallucination: bool, empty: bool, text_hash: int, rewards: Mapping[str, float],
+) -> CompletionRecord:
+    """`CompletionRecord(...)` with every field given, built twice as fast for the reward hot path.
+
+    A frozen dataclass's generated __init__ sets each field through `object.__setattr__`; this
+    sets the same slots through their descriptors directly. The result is an ordinary, equal,
+    still-frozen record (tests compare it with the constructor's).
+    """
+    record = _new_object(CompletionRecord)
+    _set_domain(record, domain)
+    _set_contract_ok(record, contract_ok)
+    _set_extracted(record, extracted)
+    _set_refused(record, refused)
+    _set_length_tokens(record, length_tokens)
+    _set_rambling(record, rambling)
+    _set_correct(record, correct)
+    _set_hallucination(record, hallucination)
+    _set_empty(record, empty)
+    _set_text_hash(record, text_hash)
+    _set_rewards(record, rewards)
+    return record
+
+
+_new_object = object.__new__
+
+
 @dataclass(frozen=True, slots=True)
 class StepObservation:
     """One training step's roll-up: the input of `decide()` and one line of the metrics log.
@@ -141,64 +177,141 @@ class StepObservation:
         )
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return math.fsum(values) / len(values) if values else None
+GRPO_EPSILON: Final = 1e-6  # Tunix's guard in the advantage denominator
+EQUAL_REWARDS_TOLERANCE: Final = 1e-9  # summed rewards closer than this count as equal (rounding)
 
 
 def grpo_advantages(rewards: Sequence[float], group_size: int) -> list[float]:
-    """Tunix's GRPO advantage: (r - group mean) / (group std + 1e-6), population std."""
+    """Tunix's GRPO advantage (tunix/rl/algo_core.py `compute_advantages`, estimator "grpo").
+
+    Per group of `group_size` consecutive completions: (r - group mean) / (group std + 1e-6), with
+    the SAMPLE standard deviation (ddof=1), as Tunix computes it with numpy. A group whose rewards
+    are all equal has advantage 0 everywhere. `len(rewards)` must be a multiple of `group_size` >= 2.
+    """
+    if group_size < 2 or len(rewards) % group_size:
+        raise ValueError(f"{len(rewards)} rewards do not split into groups of {group_size} (need a size >= 2)")
     advantages: list[float] = []
     for start in range(0, len(rewards), group_size):
         group = rewards[start : start + group_size]
-        mean = math.fsum(group) / len(group)
-        std = math.sqrt(math.fsum((r - mean) ** 2 for r in group) / len(group))
-        advantages.extend((r - mean) / (std + 1e-6) for r in group)
+        mean = sum(group) / group_size
+        std = math.sqrt(sum((r - mean) ** 2 for r in group) / (group_size - 1))
+        advantages.extend((r - mean) / (std + GRPO_EPSILON) for r in group)
     return advantages
+
+
+def _learnability(totals: Sequence[float], group_size: int) -> tuple[float, float]:
+    """(share of groups whose summed rewards are not all equal, mean |advantage|), Tunix's formula.
+
+    "Equal" allows 1e-9 of summation rounding: such a group's Tunix advantages are below 1e-3.
+    """
+    learnable = 0
+    abs_sum = 0.0
+    root = math.sqrt(group_size - 1)
+    for group in zip(*[iter(totals)] * group_size):
+        if max(group) - min(group) <= EQUAL_REWARDS_TOLERANCE:
+            continue  # zero advantage: nothing to learn from this group
+        learnable += 1
+        mean = sum(group) / group_size
+        centred = [r - mean for r in group]
+        abs_sum += sum(map(abs, centred)) / (math.hypot(*centred) / root + GRPO_EPSILON)
+    return learnable / (len(totals) // group_size), abs_sum / len(totals)
+
+
+_RECORD_COLUMNS: Final = attrgetter(
+    "domain", "contract_ok", "extracted", "refused", "length_tokens", "rambling", "correct", "hallucination", "empty",
+    "text_hash", "rewards",
+)
 
 
 def summarize(step: int, records: Sequence[CompletionRecord], group_size: int) -> StepObservation:
     """Roll one step's completion records up into a StepObservation.
 
     Records arrive in Tunix's order: each prompt repeated `group_size` times consecutively, so
-    records[i*G:(i+1)*G] is one GRPO group. Non-finite reward values are dropped and counted.
+    records[i*G:(i+1)*G] is one GRPO group. A metric is absent when it cannot be computed: accuracy
+    and hallucination without a graded record (one with a gold), the wrong-answer length without a
+    wrong extracted answer, learnability when `group_size` < 2 or the records do not split into
+    whole groups. Over graded records: accuracy = correct AND inside the contract (what
+    check_answer_strict rewards), hallucination as defined in contract.py. A completion's summed
+    reward is its finite rewards added in the set's order (Tunix's nansum); non-finite values are
+    dropped from every statistic and counted in `nonfinite`.
+
+    The records are transposed into columns once (attrgetter + zip) and every count is a C-level
+    sum over a column: the roll-up is part of the per-completion cost the reward benchmark holds
+    to 100,000 completions/s.
     """
     n = len(records)
-    metrics: dict[str, float] = {}
-    nonfinite = sum(1 for r in records for v in r.rewards.values() if not math.isfinite(v))
-    if n:
-        metrics[EXTRACTION_RATE] = sum(r.extracted for r in records) / n
-        metrics[STRICT_COMPLIANCE] = sum(r.contract_ok for r in records) / n
-        metrics[REFUSAL_RATE] = sum(r.refused for r in records) / n
-        metrics[MEAN_LENGTH] = math.fsum(r.length_tokens for r in records) / n
-        metrics[RAMBLING_RATE] = sum(r.rambling for r in records) / n
-        metrics[EMPTY_RATE] = sum(r.empty for r in records) / n
-        metrics[DISTINCT_RATIO] = len({r.text_hash for r in records}) / n
-        graded = [r for r in records if r.correct is not None]
+    if not n:
+        return StepObservation(step, 0, {}, {}, {}, 0)
+    (domains, contract_ok, extracted, refused, lengths, rambling, correct, hallucination, empty, hashes,
+     rewards) = zip(*map(_RECORD_COLUMNS, records))
+    right_mask = list(map(and_, contract_ok, map(is_, correct, repeat(True))))
+    graded_mask = list(map(is_not, correct, repeat(None)))
+    graded = sum(graded_mask)
+    strict = sum(contract_ok)
+    metrics: dict[str, float] = {
+        EXTRACTION_RATE: sum(extracted) / n,
+        STRICT_COMPLIANCE: strict / n,
+        REFUSAL_RATE: sum(refused) / n,
+        MEAN_LENGTH: sum(lengths) / n,
+        RAMBLING_RATE: sum(rambling) / n,
+        EMPTY_RATE: sum(empty) / n,
+        DISTINCT_RATIO: len(set(hashes)) / n,
+    }
+    if graded:
+        metrics[ACCURACY] = sum(right_mask) / graded
+        metrics[HALLUCINATION_RATE] = sum(map(and_, hallucination, graded_mask)) / graded
+        wrong_mask = list(map(and_, extracted, map(is_, correct, repeat(False))))
+        wrong = sum(wrong_mask)
+        if wrong:
+            metrics[WRONG_ANSWER_LENGTH] = sum(compress(lengths, wrong_mask)) / wrong
+    totals, reward_means, nonfinite = _reward_columns(rewards)
+    metrics[REWARD_MEAN] = sum(totals) / n
+    if group_size >= 2 and n % group_size == 0:
+        metrics[LEARNABLE_GROUPS], metrics[MEAN_ABS_ADVANTAGE] = _learnability(totals, group_size)
+    domain_counts = dict(Counter(domains))
+    if len(domain_counts) == 1:
+        domain = domains[0]
+        metrics[DOMAIN_COMPLIANCE_PREFIX + domain] = strict / n
         if graded:
-            metrics[ACCURACY] = sum(bool(r.correct) and r.contract_ok for r in graded) / len(graded)
-            metrics[HALLUCINATION_RATE] = sum(r.hallucination for r in graded) / len(graded)
-            wrong = [r.length_tokens for r in graded if r.extracted and not r.correct]
-            if wrong:
-                metrics[WRONG_ANSWER_LENGTH] = math.fsum(wrong) / len(wrong)
-        totals = [r.total_reward for r in records]
-        metrics[REWARD_MEAN] = math.fsum(totals) / n
-        if group_size > 1 and n % group_size == 0:
-            groups = [totals[i : i + group_size] for i in range(0, n, group_size)]
-            metrics[LEARNABLE_GROUPS] = sum(max(g) - min(g) > 1e-9 for g in groups) / len(groups)
-            metrics[MEAN_ABS_ADVANTAGE] = math.fsum(abs(a) for a in grpo_advantages(totals, group_size)) / n
-    domain_counts: dict[str, int] = {}
-    for r in records:
-        domain_counts[r.domain] = domain_counts.get(r.domain, 0) + 1
-    for domain in domain_counts:
-        of_domain = [r for r in records if r.domain == domain]
-        metrics[DOMAIN_COMPLIANCE_PREFIX + domain] = sum(r.contract_ok for r in of_domain) / len(of_domain)
-        graded = [r for r in of_domain if r.correct is not None]
-        if graded:
-            metrics[DOMAIN_ACCURACY_PREFIX + domain] = sum(bool(r.correct) and r.contract_ok for r in graded) / len(graded)
-    reward_means: dict[str, float] = {}
-    for name in {k for r in records for k in r.rewards}:
-        finite = [r.rewards[name] for r in records if name in r.rewards and math.isfinite(r.rewards[name])]
-        mean = _mean(finite)
-        if mean is not None:
-            reward_means[name] = mean
+            metrics[DOMAIN_ACCURACY_PREFIX + domain] = sum(right_mask) / graded
+    else:
+        for domain, count in domain_counts.items():
+            mine = [d == domain for d in domains]
+            metrics[DOMAIN_COMPLIANCE_PREFIX + domain] = sum(compress(contract_ok, mine)) / count
+            domain_graded = sum(compress(graded_mask, mine))
+            if domain_graded:
+                metrics[DOMAIN_ACCURACY_PREFIX + domain] = sum(compress(right_mask, mine)) / domain_graded
     return StepObservation(step, n, metrics, domain_counts, reward_means, nonfinite)
+
+
+def _reward_columns(rewards: Sequence[Mapping[str, float]]) -> tuple[list[float], dict[str, float], int]:
+    """(summed finite reward per completion, finite mean per reward name, count of non-finite values)."""
+    names = tuple(rewards[0])
+    if names and all(len(r) == len(names) for r in rewards):
+        try:
+            rows = list(map(itemgetter(*names), rewards))
+        except KeyError:
+            rows = None
+        if rows is not None:
+            if len(names) == 1:
+                rows = [(value,) for value in rows]
+            totals = list(map(sum, rows))
+            if math.isfinite(sum(totals)):  # every value finite: the fast path
+                columns = list(zip(*rows))
+                return totals, {name: sum(column) / len(column) for name, column in zip(names, columns)}, 0
+    totals = []
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    nonfinite = 0
+    for reward in rewards:
+        total = 0.0
+        for name, value in reward.items():
+            counts.setdefault(name, 0)
+            if math.isfinite(value):
+                total += value
+                sums[name] = sums.get(name, 0.0) + value
+                counts[name] += 1
+            else:
+                nonfinite += 1
+        totals.append(total)
+    return totals, {name: sums[name] / count for name, count in counts.items() if count}, nonfinite

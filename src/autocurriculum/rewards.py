@@ -1,35 +1,57 @@
 """The five named reward functions, and the dispatcher that also turns completions into records.
 
-Tunix calls each reward function separately, one after another, on the same batch (the same
-`completions` list object) and sums them with nansum. The dispatcher parses each completion once per
-batch, computes the whole active reward set at the first call, emits one CompletionRecord per
-completion to its sink, and hands each function its column. The active set reaches the functions
-through the closures the learner holds (`reward_fns(reward_set)`), never through a process global.
+Why a dispatcher: Tunix calls each reward function separately, one after another, on the same
+batch (the same `completions` list object, extra dataset columns as keyword arguments) and sums
+them with nansum. The dispatcher parses each completion once per batch, computes the whole active
+reward set at the first call, emits one `CompletionRecord` per completion to its sink, and hands
+every later function its precomputed column. The active set reaches the functions through the
+objects the learner holds (`reward_fns(reward_set)` returns callables bound to that set), never
+through a process global, so swapping `learner.reward_manager.reward_fns` swaps the set.
 
-Defaults (from the tiny-model curriculum measured in DESIGN.md) and why:
-- punish_refusal: penalty -1.0 — a refusal must cost as much as failing the format, so dodging is
-  never the safe option;
-- strict_format_gate: fail -1.0, pass 0.5 — a gate, not a prize: failing costs more than passing
-  earns, and passing gives GRPO graded signal within a group where only some comply;
-- light_length_penalty: per_token -0.005 past budget 20 tokens, floor -0.5 — nudges away from
-  rambling without drowning the format signal;
-- check_answer_strict: correct 1.0, wrong 0.0 — binary exact match, no partial or ratio credit,
-  and nothing when the contract fails (the gate already says why);
-- penalize_length: per_token_correct -0.005, per_token_wrong -0.02 past budget 20, floor -1.0 —
-  four times stronger on wrong answers: be brief when wrong.
+Defaults (`REWARD_PARAMETERS`; from the tiny-model curriculum measured in DESIGN.md) and why:
+- punish_refusal: penalty -1.0 — refusing or dodging costs as much as failing the format, so it
+  is never the safe option; 0 otherwise.
+- strict_format_gate: fail -1.0, pass 0.5 — a gate, not a prize: failing costs twice what
+  passing earns, and the +0.5 / -1.0 split gives GRPO graded signal in every group where only
+  some completions comply (DESIGN.md: a set without in-group variance teaches nothing).
+- light_length_penalty: per_token -0.005 past budget 20 tokens, floor -0.5 — a nudge away from
+  rambling, floored at the gate's pass value so length can never outweigh the format signal.
+- check_answer_strict: correct 1.0, wrong 0.0 — binary exact match after normalisation, no
+  partial or ratio credit, and nothing when the contract fails (the gate already says why).
+- penalize_length: per_token_correct -0.005, per_token_wrong -0.02 past budget 20 tokens, floor
+  -1.0 — four times stronger on wrong answers ("be brief when wrong"); a completion outside the
+  contract is never "correct" here. The floor equals the correct reward, so with the gate a right
+  answer never scores below a wrong one, whatever their lengths.
+A length penalty is `max(floor, per_token * max(0, length_tokens - budget))`. Every value that
+leaves a reward function is a finite Python float (a non-finite one, only possible from absurd
+parameters, becomes 0.0).
+
+Rambling, recorded per completion: text outside the tags, or a length over `rambling_factor`
+(default 3) times the active set's length budget (the first `budget` parameter in the set, else
+`length_budget`, default 20 tokens): 60 tokens with the defaults.
+
+Speed: the batch path works on `contract.parse_fields` tuples and builds records with
+`observation.new_record`; `benchmarks/rewards.py` compares the whole pass with Tunix's own GSM8K
+reward functions on the same completions.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import Final
 
-import numpy as np
-
-from autocurriculum.contract import ParsedCompletion, answer_is_correct, is_hallucination, parse_completion
-from autocurriculum.observation import CompletionRecord
+from autocurriculum.contract import (
+    ParsedCompletion,
+    ParsedFields,
+    answer_is_correct,
+    parse_fields,
+    unsupported_by_reasoning,
+)
+from autocurriculum.observation import CompletionRecord, new_record
 from autocurriculum.policy import RewardSpec
 
 REWARD_PARAMETERS: Final[Mapping[str, Mapping[str, float]]] = {
@@ -39,106 +61,214 @@ REWARD_PARAMETERS: Final[Mapping[str, Mapping[str, float]]] = {
     "check_answer_strict": {"correct": 1.0, "wrong": 0.0},
     "penalize_length": {"per_token_correct": -0.005, "per_token_wrong": -0.02, "budget": 20.0, "floor": -1.0},
 }
-RAMBLING_BUDGET_FACTOR: Final = 3.0  # rambling: text outside the tags, or over 3x the length budget
-DEFAULT_LENGTH_BUDGET: Final = 20.0
+DEFAULT_LENGTH_BUDGET: Final = 20.0  # tokens; the rambling budget's base when the set has no budget
+DEFAULT_RAMBLING_FACTOR: Final = 3.0  # rambling: longer than this many times the length budget
+DEFAULT_DOMAIN: Final = "math"  # when the batch carries no `domain` column (plain GSM8K)
+
+Column = list[float]
+Parsed = Sequence[ParsedFields]  # contract.parse_fields tuples: (strict_ok, answer, reasoning, outside, refused, length, empty)
+Correct = Sequence["bool | None"]
+ColumnFn = Callable[[Mapping[str, float], Parsed, Correct], Column]
 
 
-def _params(spec: RewardSpec) -> dict[str, float]:
-    return {**REWARD_PARAMETERS[spec.name], **spec.params}
+def _refusal(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
+    penalty = p["penalty"]
+    return [penalty if x[4] else 0.0 for x in parsed]
 
 
-def reward_value(name: str, p: Mapping[str, float], parsed: ParsedCompletion, correct: bool | None) -> float:
-    """One reward for one parsed completion (pure). Always a finite float."""
-    if name == "punish_refusal":
-        value = p["penalty"] if parsed.refused else 0.0
-    elif name == "strict_format_gate":
-        value = p["pass"] if parsed.strict_ok else p["fail"]
-    elif name == "light_length_penalty":
-        value = max(p["floor"], p["per_token"] * max(0.0, parsed.length_tokens - p["budget"]))
-    elif name == "check_answer_strict":
-        value = p["correct"] if (parsed.strict_ok and correct) else p["wrong"]
-    elif name == "penalize_length":
-        rate = p["per_token_correct"] if (parsed.strict_ok and correct) else p["per_token_wrong"]
-        value = max(p["floor"], rate * max(0.0, parsed.length_tokens - p["budget"]))
-    else:
-        raise KeyError(f"unknown reward function {name!r}")
-    return float(value) if math.isfinite(value) else 0.0
+def _gate(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
+    passed, failed = p["pass"], p["fail"]
+    return [passed if x[0] else failed for x in parsed]
 
 
-def _column(kwargs: Mapping[str, object], key: str, n: int, default: str) -> list[str]:
-    values = kwargs.get(key)
-    if values is None:
-        return [default] * n
-    return [str(v) for v in np.asarray(values).reshape(-1).tolist()]
+def _light_length(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
+    per, budget, floor = p["per_token"], p["budget"], p["floor"]
+    within = max(floor, 0.0)
+    return [within if x[5] <= budget else max(floor, per * (x[5] - budget)) + 0.0 for x in parsed]
+
+
+def _answer(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
+    right, wrong = p["correct"], p["wrong"]
+    return [right if (x[0] and c) else wrong for x, c in zip(parsed, correct)]
+
+
+def _length(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
+    right, wrong, budget, floor = p["per_token_correct"], p["per_token_wrong"], p["budget"], p["floor"]
+    within = max(floor, 0.0)
+    return [within if x[5] <= budget else max(floor, (right if (x[0] and c) else wrong) * (x[5] - budget)) + 0.0
+            for x, c in zip(parsed, correct)]
+
+
+_COLUMNS: Final[Mapping[str, ColumnFn]] = {
+    "punish_refusal": _refusal,
+    "strict_format_gate": _gate,
+    "light_length_penalty": _light_length,
+    "check_answer_strict": _answer,
+    "penalize_length": _length,
+}
+
+
+def reward_params(spec: RewardSpec) -> dict[str, float]:
+    """The spec's parameters over the defaults; an unknown reward or a non-finite value is an error."""
+    if spec.name not in REWARD_PARAMETERS:
+        raise ValueError(f"unknown reward function {spec.name!r}; known: {', '.join(sorted(REWARD_PARAMETERS))}")
+    params = {**REWARD_PARAMETERS[spec.name], **{k: float(v) for k, v in spec.params.items()}}
+    for key, value in params.items():
+        if not math.isfinite(value):
+            raise ValueError(f"reward {spec.name!r}: parameter {key!r} must be a finite number, got {value!r}")
+    return params
+
+
+def reward_column(name: str, params: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
+    """One reward's values for a batch of `parse_fields` tuples (pure); always finite floats."""
+    column = _COLUMNS[name](params, parsed, correct)
+    if not math.isfinite(sum(column)):  # only absurd parameters overflow; a sum of finite values may too
+        column = [v if math.isfinite(v) else 0.0 for v in column]
+    return column
+
+
+def reward_value(name: str, params: Mapping[str, float], parsed: ParsedCompletion, correct: bool | None) -> float:
+    """One reward for one parsed completion (pure); always a finite float."""
+    fields = (parsed.strict_ok, parsed.answer, parsed.reasoning, parsed.outside_chars, parsed.refused,
+              parsed.length_tokens, parsed.empty)
+    return reward_column(name, params, (fields,), (correct,))[0]
+
+
+class ActiveRewardSet:
+    """A reward set with its parameters resolved: what the returned functions are bound to."""
+
+    __slots__ = ("specs", "names", "params", "budget")
+
+    def __init__(self, reward_set: Sequence[RewardSpec], length_budget: float) -> None:
+        self.specs = tuple(reward_set)
+        self.names = tuple(spec.name for spec in self.specs)
+        self.params = tuple(reward_params(spec) for spec in self.specs)
+        self.budget = next((p["budget"] for p in self.params if "budget" in p), length_budget)
+
+
+class RewardFunction:
+    """One named reward with the Tunix signature `fn(prompts, completions, **kwargs) -> list[float]`.
+
+    `__name__` is the reward's name (Tunix logs `rewards/{fn.__name__}`). Calling it scores the
+    batch through the dispatcher, which parses the batch only at the first of the set's calls.
+    """
+
+    __slots__ = ("__name__", "__qualname__", "dispatcher", "active")
+
+    def __init__(self, name: str, dispatcher: RewardDispatcher, active: ActiveRewardSet) -> None:
+        self.__name__ = name
+        self.__qualname__ = name
+        self.dispatcher = dispatcher
+        self.active = active
+
+    def __call__(self, prompts: Sequence[str], completions: Sequence[str], **kwargs: object) -> list[float]:
+        return self.dispatcher.column(self.active, self.__name__, completions, kwargs)
+
+    def __repr__(self) -> str:
+        return f"RewardFunction({self.__name__!r})"
 
 
 class RewardDispatcher:
-    """Scores batches with the active reward set and records what the model emitted."""
+    """Scores batches with the active reward set and records what the model emitted.
+
+    `on_batch(records, seconds)` receives each batch's records exactly once (with the seconds spent
+    scoring it); `count_tokens` is the tokenizer's counter (else the contract's approximation).
+    """
 
     def __init__(
         self,
         count_tokens: Callable[[str], int] | None = None,
         on_batch: Callable[[list[CompletionRecord], float], None] | None = None,
         length_budget: float = DEFAULT_LENGTH_BUDGET,
+        rambling_factor: float = DEFAULT_RAMBLING_FACTOR,
     ) -> None:
         self.count_tokens = count_tokens
         self.on_batch = on_batch
         self.length_budget = length_budget
-        self._batch: object = None  # the completions list of the batch being scored (kept alive)
-        self._columns: dict[str, list[float]] = {}
+        self.rambling_factor = rambling_factor
+        self._lock = threading.Lock()
+        self._batch: object = None  # the last scored completions object, kept alive so its id is not reused
+        self._active: ActiveRewardSet | None = None
+        self._columns: dict[str, Column] = {}
+
+    def reward_fns(self, reward_set: Sequence[RewardSpec]) -> list[RewardFunction]:
+        """Tunix-signature functions for this reward set, named like the rewards, in the set's order."""
+        active = ActiveRewardSet(reward_set, self.length_budget)
+        return [RewardFunction(name, self, active) for name in active.names]
 
     def observe(
-        self, completions: Sequence[str], answers: Sequence[str] | None, domains: Sequence[str],
-        reward_set: Sequence[RewardSpec] = (),
+        self,
+        completions: Sequence[str],
+        answers: Sequence[str] | None,
+        domains: Sequence[str] | None,
+        reward_set: Sequence[RewardSpec] | ActiveRewardSet = (),
     ) -> list[CompletionRecord]:
-        """Parse and score completions into records (also used by held-out evaluation)."""
-        specs = [(s.name, _params(s)) for s in reward_set]
-        records = []
-        for index, text in enumerate(completions):
-            text = text if isinstance(text, str) else str(text)
-            parsed = parse_completion(text, self.count_tokens)
-            domain = domains[index]
-            gold = answers[index] if answers is not None else ""
-            correct = answer_is_correct(parsed.answer, gold, domain) if (gold and parsed.answer) else (None if not gold else False)
-            budget = next((p["budget"] for _, p in specs if "budget" in p), self.length_budget)
-            records.append(
-                CompletionRecord(
-                    domain=domain,
-                    contract_ok=parsed.strict_ok,
-                    extracted=parsed.extracted,
-                    refused=parsed.refused,
-                    length_tokens=parsed.length_tokens,
-                    rambling=parsed.outside_chars > 0 or parsed.length_tokens > RAMBLING_BUDGET_FACTOR * budget,
-                    correct=correct,
-                    hallucination=is_hallucination(parsed, correct),
-                    empty=parsed.empty,
-                    text_hash=hash(text),
-                    rewards={name: reward_value(name, p, parsed, correct) for name, p in specs},
-                )
-            )
+        """Parse and score completions into records (the reward call, and held-out evaluation)."""
+        active = reward_set if isinstance(reward_set, ActiveRewardSet) else ActiveRewardSet(reward_set, self.length_budget)
+        records, _ = self._score(active, completions, answers, domains)
         return records
 
-    def _score(self, reward_set: Sequence[RewardSpec], completions: Sequence[str], kwargs: Mapping[str, object]) -> None:
-        started = time.perf_counter()
-        n = len(completions)
-        records = self.observe(completions, _column(kwargs, "answer", n, ""), _column(kwargs, "domain", n, "math"), reward_set)
-        self._columns = {spec.name: [r.rewards[spec.name] for r in records] for spec in reward_set}
-        self._batch = completions
-        if self.on_batch is not None:
-            self.on_batch(records, time.perf_counter() - started)
+    def column(self, active: ActiveRewardSet, name: str, completions: Sequence[str], kwargs: Mapping[str, object]) -> list[float]:
+        """The values of reward `name` for this batch; the first call of a batch scores the whole set."""
+        with self._lock:
+            if completions is not self._batch or active is not self._active:
+                started = time.perf_counter()
+                n = len(completions)
+                answers = _kwarg_column(kwargs, "answer", n)
+                domains = _kwarg_column(kwargs, "domain", n)
+                records, columns = self._score(active, completions, answers, domains)
+                self._batch, self._active, self._columns = completions, active, columns
+                if self.on_batch is not None:
+                    self.on_batch(records, time.perf_counter() - started)
+            return list(self._columns[name])
 
-    def reward_fns(self, reward_set: Sequence[RewardSpec]) -> list[Callable[..., list[float]]]:
-        """Tunix-signature functions for this reward set, named like the rewards."""
-        reward_set = tuple(reward_set)
+    def _score(
+        self, active: ActiveRewardSet, completions: Sequence[str], answers: Sequence[str] | None,
+        domains: Sequence[str] | None,
+    ) -> tuple[list[CompletionRecord], dict[str, Column]]:
+        count = self.count_tokens
+        texts = completions if all(type(t) is str for t in completions) else [str(t) for t in completions]
+        parsed = [parse_fields(t, count) for t in texts]
+        n = len(texts)
+        golds = answers if answers is not None else repeat("", n)
+        kinds = domains if domains is not None else [DEFAULT_DOMAIN] * n
+        correct: list[bool | None] = [
+            None if not gold else (x[1] == gold or (bool(x[1]) and answer_is_correct(x[1], gold, kind)))
+            for x, gold, kind in zip(parsed, golds, kinds)
+        ]
+        names = active.names
+        columns = {name: reward_column(name, params, parsed, correct) for name, params in zip(names, active.params)}
+        rows = zip(*(columns[name] for name in names)) if names else repeat((), n)
+        limit = self.rambling_factor * active.budget
+        records = [
+            new_record(
+                kind,
+                x[0],
+                bool(x[1]),
+                x[4],
+                x[5],
+                x[3] > 0 or x[5] > limit,
+                c,
+                c is False and not x[4] and bool(x[1]) and unsupported_by_reasoning(x[1], x[2]),
+                x[6],
+                hash(t),
+                dict(zip(names, row)),
+            )
+            for t, x, c, kind, row in zip(texts, parsed, correct, kinds, rows)
+        ]
+        return records, columns
 
-        def make(name: str) -> Callable[..., list[float]]:
-            def reward(prompts: Sequence[str], completions: Sequence[str], **kwargs: object) -> list[float]:
-                if completions is not self._batch or name not in self._columns:
-                    self._score(reward_set, completions, kwargs)
-                return list(self._columns[name])
 
-            reward.__name__ = name
-            reward.__qualname__ = name
-            return reward
-
-        return [make(spec.name) for spec in reward_set]
+def _kwarg_column(kwargs: Mapping[str, object], key: str, n: int) -> list[str] | None:
+    """A dataset column Tunix passed as a keyword (numpy array or list), as strings; None if absent."""
+    values = kwargs.get(key)
+    if values is None:
+        return None
+    as_list = values.tolist() if hasattr(values, "tolist") else list(values)  # type: ignore[union-attr]
+    if not isinstance(as_list, list):  # a 0-d array: one value for the whole batch
+        as_list = [as_list] * n
+    if len(as_list) != n:
+        raise ValueError(f"reward keyword {key!r} has {len(as_list)} values for {n} completions")
+    if getattr(getattr(values, "dtype", None), "kind", "") == "U":  # numpy strings: already str
+        return as_list
+    return [v if isinstance(v, str) else ("" if v is None else str(v)) for v in as_list]

@@ -63,4 +63,4 @@ def kill9(process: subprocess.Popen[str]) -> None:
 
 def log_of(run_dir: Path) -> str:
     logs = sorted(run_dir.parent.glob(f"{run_dir.name}.*.log"), key=lambda p: p.stat().st_mtime_ns)
-    return logs[-1].read_text()[-3000:] if logs else ""
+    return logs[-1].read_text() if logs else ""

@@ -48,6 +48,16 @@ class Checkpoint:
         return json.loads((self.path / STATE).read_text(encoding="utf-8"))
 
 
+_DISK_ERRORS = re.compile(r"No space left on device|File too large|Disk quota exceeded|Read-only file system")
+
+
+def _cause(error: BaseException) -> str:
+    """The part of an error a person needs: the disk condition when there is one, else the message."""
+    text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    found = _DISK_ERRORS.search(text)
+    return found.group(0) if found else f"{type(error).__name__}: {text[:300]}"
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -101,9 +111,10 @@ class CheckpointStore:
             _fsync_tree(self.root)
         except BaseException as error:
             shutil.rmtree(staging, ignore_errors=True)
-            if isinstance(error, OSError):
-                raise CheckpointError(f"could not write checkpoint {final}: {error.strerror or error}") from error
-            raise
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                raise
+            # Orbax reports a full disk as ValueError("OUT_OF_RANGE ... File too large"), not OSError
+            raise CheckpointError(f"could not write checkpoint {final}: {_cause(error)}") from error
         self._prune()
         return Checkpoint(step, final)
 

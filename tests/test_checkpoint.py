@@ -73,7 +73,7 @@ def test_a_failing_model_save_leaves_no_checkpoint_and_keeps_the_previous(tmp_pa
 
 def test_state_that_is_not_json_serialisable_fails_without_leftovers(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path, keep=3)
-    with pytest.raises(ValueError):
+    with pytest.raises(CheckpointError, match="not JSON compliant"):
         store.save(3, {"step": float("nan")}, write_model(b"x"))
     assert store.all() == []
 

@@ -287,7 +287,7 @@ def summarize(step: int, records: Sequence[CompletionRecord], group_size: int) -
 def _reward_columns(rewards: Sequence[Mapping[str, float]]) -> tuple[list[float], dict[str, float], int]:
     """(summed finite reward per completion, finite mean per reward name, count of non-finite values)."""
     names = tuple(rewards[0])
-    if names and all(len(r) == len(names) for r in rewards):
+    if names and set(map(len, rewards)) == {len(names)}:
         try:
             rows = list(map(itemgetter(*names), rewards))
         except KeyError:

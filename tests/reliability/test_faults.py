@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from autocurriculum.checkpoint import CheckpointStore
+
 from .. import daemon_process as dp
 from ..conftest import REPO
 
@@ -83,8 +85,10 @@ def test_a_full_disk_while_checkpointing_is_a_clear_error_and_damages_no_checkpo
     assert result.returncode == 74, result.stdout[-2000:] + result.stderr[-2000:]
     assert "checkpoint_failed" in result.stderr and "File too large" in result.stderr
     assert "previous checkpoints are intact" in result.stdout
-    checkpoints = run_dir / "checkpoints"
-    assert not [p for p in checkpoints.iterdir() if p.name.startswith(("step_", ".tmp"))]
+    store = CheckpointStore(run_dir, keep=3)
+    assert not list((run_dir / "checkpoints").glob(".tmp*"))  # no partial copy left behind
+    assert not (run_dir / "checkpoints" / "step_00000008").exists()  # the failed one is absent
+    assert all(store.verify(c) is None for c in store.all())  # every checkpoint present is whole
     assert len(dp.lines(run_dir / "metrics.jsonl")) == 8  # training went on
 
 

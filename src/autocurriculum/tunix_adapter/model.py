@@ -26,13 +26,13 @@ import numpy as np
 from flax import nnx
 from tunix.models.gemma3 import model as gemma3_model
 
-from autocurriculum.policy import ModelSpec, Policy
+from autocurriculum.policy import MODEL_PRESETS, ModelSpec, Policy
 from autocurriculum.tunix_adapter.environment import make_mesh
 from autocurriculum.tunix_adapter.tokenizer import load_sentencepiece, train_sentencepiece
 from autocurriculum.tunix_adapter.warm_start import Example, warm_start
 
 RECIPE_VERSION = 3  # bump when the warm-start code changes what it produces
-GEMMA_PRESETS = ("gemma3_270m", "gemma3_1b_it", "gemma3_1b_pt", "gemma3_4b_it", "gemma3_12b_it", "gemma3_27b_it")
+GEMMA_PRESETS = tuple(preset for preset in MODEL_PRESETS if preset != "tiny")  # one list: the policy's
 GEMMA_END_OF_TURN = "<end_of_turn>"
 
 

@@ -61,7 +61,7 @@ def daemon_run(policy, steps: int) -> tuple[list[float], list[float]]:
     from autocurriculum import logs
     from autocurriculum.daemon import Daemon
 
-    logs.configure(json_lines=True, level=40)  # errors only: the benchmark's output stays readable
+    logs.configure(json=True, level=40)  # errors only: the benchmark's output stays readable
     with tempfile.TemporaryDirectory() as tmp:
         Daemon(policy, Path(tmp) / "run", resume=False, max_steps=steps).run()
         rows = [json.loads(line) for line in open(Path(tmp) / "run" / "metrics.jsonl")][WARMUP:]

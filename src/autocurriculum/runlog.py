@@ -24,7 +24,6 @@ what the exporter can be fed from. One schema, written in one place:
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -34,12 +33,15 @@ EVAL_LOG = "eval.jsonl"  # held-out figures, one line per evaluation
 
 
 def append_line(path: Path, record: Mapping[str, object]) -> None:
-    """Append one JSON line and flush it to disk, so a kill -9 loses at most the line being written."""
+    """Append one JSON line and flush it to the kernel, so a kill -9 loses at most the line being written.
+
+    No fsync per line: it cost more than the controller itself (benchmarks/overhead.py); a power loss
+    can lose the last lines, and resume truncates the log to the checkpoint, which is fsynced.
+    """
     line = json.dumps(record, separators=(",", ":"), allow_nan=False, default=_jsonable) + "\n"
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(line)
         handle.flush()
-        os.fsync(handle.fileno())
 
 
 def read_lines(path: Path) -> Iterator[dict[str, object]]:

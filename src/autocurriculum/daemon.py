@@ -22,7 +22,6 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from autocurriculum import runlog
@@ -37,12 +36,6 @@ EX_IOERR = 74
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
-
-@dataclass
-class StepTiming:
-    started: float
-    controller_seconds: float = 0.0
 
 
 class Daemon:

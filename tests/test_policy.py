@@ -217,3 +217,24 @@ def test_arbitrary_edits_give_a_policy_or_a_policy_error(edits: list[tuple[tuple
     assert all(is_known_metric(c.metric) for p in policy.phases for c in p.criteria)
     assert expand_plan(policy)
 
+
+
+def test_data_seed_keeps_data_and_base_fixed_across_training_seeds() -> None:
+    """Seeds of one policy compare on the same items, held-out sample and cached base (run.data_seed)."""
+    from autocurriculum.library import SourceLibrary
+
+    tiny = REPO / "policies" / "tiny.toml"
+
+    def library(*overrides: str) -> SourceLibrary:
+        return SourceLibrary(load(tiny, overrides), base_dir=tiny.parent, cache_dir=None)
+
+    fixed = [library("run.seed=1", "run.data_seed=0"), library("run.seed=2", "run.data_seed=0")]
+    assert fixed[0].recipe() == fixed[1].recipe()
+    assert [i.id for i in fixed[0].heldout()] == [i.id for i in fixed[1].heldout()]
+    free = [library("run.seed=1"), library("run.seed=2")]  # no data_seed: the data follow the run's seed
+    assert free[0].recipe() != free[1].recipe()
+    assert [i.id for i in free[0].heldout()] != [i.id for i in free[1].heldout()]
+    assert load(tiny, ["run.seed=3"]).run.dataset_seed == 3
+    with pytest.raises(PolicyError) as error:
+        load(tiny, ["run.data_seed=-1"])
+    assert error.value.path == "run.data_seed" and error.value.value == -1

@@ -29,12 +29,12 @@ class SourceLibrary:
                 key = pool_key(component)
                 if key not in self.pools:
                     self.pools[key] = apply_subset(self.items(component.source), component.subset,
-                                                   policy.run.seed, component.source)
+                                                   policy.run.dataset_seed, component.source)
 
     def items(self, source: str) -> list[Item]:
         if source not in self._items:
             self._items[source] = load_source(
-                self.policy.sources[source], seed=self.policy.run.seed, base_dir=self.base_dir,
+                self.policy.sources[source], seed=self.policy.run.dataset_seed, base_dir=self.base_dir,
                 template=self.policy.training.prompt_template, cache_dir=self.cache_dir,
             )
         return self._items[source]
@@ -56,11 +56,11 @@ class SourceLibrary:
         return {
             "sources": {name: dataclasses.asdict(self.policy.sources[name]) for name in used},
             "template": self.policy.training.prompt_template,
-            "seed": self.policy.run.seed,
+            "seed": self.policy.run.dataset_seed,
         }
 
     def tokenizer_corpus(self) -> list[str]:
-        corpus = behaviour_mix.tokenizer_corpus(self.training_items(), seed=self.policy.run.seed)
+        corpus = behaviour_mix.tokenizer_corpus(self.training_items(), seed=self.policy.run.dataset_seed)
         for name in self.policy.eval.sources:
             corpus.extend(item.prompt for item in self.items(name)[:200])
         return corpus
@@ -73,7 +73,7 @@ class SourceLibrary:
         chosen: list[Item] = []
         for name in self.policy.eval.sources:
             items = self.items(name)
-            rnd = random.Random(f"heldout:{name}:{self.policy.run.seed}")
+            rnd = random.Random(f"heldout:{name}:{self.policy.run.dataset_seed}")
             count = min(self.policy.eval.items_per_domain, len(items))
             chosen.extend(rnd.sample(items, count))
         return chosen

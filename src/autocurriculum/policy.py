@@ -233,6 +233,13 @@ class RunSpec:
     max_steps: int = 1000
     checkpoint_every: int = 50
     keep_checkpoints: int = 3
+    # the data sets' seed (generated items, subsets, held-out sample, and so the cached tiny base's key);
+    # None = `seed`. Fix it to compare training seeds on the same data and the same warm-started base.
+    data_seed: int | None = None
+
+    @property
+    def dataset_seed(self) -> int:
+        return self.seed if self.data_seed is None else self.data_seed
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,6 +528,7 @@ def _parse_run(root: _Table) -> RunSpec:
         max_steps=t.integer("max_steps", d.max_steps),
         checkpoint_every=t.integer("checkpoint_every", d.checkpoint_every),
         keep_checkpoints=t.integer("keep_checkpoints", d.keep_checkpoints),
+        data_seed=t.optional_integer("data_seed", minimum=0),
     )
     t.finish()
     return spec

@@ -13,8 +13,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from autocurriculum.controller import (
-    COLLAPSE_DISTINCT_RATIO,
     COLLAPSE_EMPTY_RATE,
+    collapse_distinct_floor,
     GUARD_Z,
     ActionKind,
     ControllerState,
@@ -241,7 +241,7 @@ def test_collapse_blocks_advancing_and_raises_an_alert() -> None:
 def test_a_collapse_earlier_in_the_window_still_blocks() -> None:
     state = settled(0)
     windows = dict(state.windows)
-    windows["distinct_completion_ratio"] = Window.of(WINDOW, [1.0, COLLAPSE_DISTINCT_RATIO, 1.0, 1.0])
+    windows["distinct_completion_ratio"] = Window.of(WINDOW, [1.0, 3 / 16, 1.0, 1.0])
     decision = decide(POLICY, PLAN, replace(state, windows=windows), obs())
     assert decision.reason is Reason.BLOCKED and "collapse" not in decision.evidence["alerts"]
 
@@ -541,7 +541,7 @@ def test_the_rules_hold_for_any_observations_and_operator_inputs(sequence) -> No
             assert before.steps_in_step + 1 > GRACE
             assert nonfinite == 0 and all(math.isfinite(metrics[name]) for name in WATCHED if name in metrics)
             assert metrics["empty_completion_rate"] < COLLAPSE_EMPTY_RATE
-            assert metrics["distinct_completion_ratio"] > COLLAPSE_DISTINCT_RATIO
+            assert metrics["distinct_completion_ratio"] >= collapse_distinct_floor(POLICY)
             assert all(p["plateaued"] and p["ready"] for p in decision.evidence["plateau"].values())
             if decision.reason is Reason.CRITERIA_AND_PLATEAU:
                 assert decision.evidence["criteria"] and all(c["holds"] for c in decision.evidence["criteria"].values())
@@ -566,3 +566,14 @@ def test_the_rules_hold_for_any_observations_and_operator_inputs(sequence) -> No
         json.dumps(decision.to_json(), allow_nan=False)
         state = after
     assert ControllerState.from_json(json.loads(json.dumps(state.to_json()))) == state
+
+
+def test_identical_completions_within_each_group_are_not_a_collapse() -> None:
+    """Every group answering one text per prompt is a confident model; different prompts sharing one text is not."""
+    floor = collapse_distinct_floor(POLICY)
+    assert floor == 1 / POLICY.training.generations_per_prompt
+    state = settled(0)
+    confident = decide(POLICY, PLAN, state, obs(distinct_completion_ratio=floor))
+    assert "collapse" not in confident.evidence["alerts"] and confident.reason is not Reason.BLOCKED
+    collapsed = decide(POLICY, PLAN, state, obs(distinct_completion_ratio=floor - 1 / 16))
+    assert "collapse" in collapsed.evidence["alerts"] and collapsed.reason is Reason.BLOCKED

@@ -58,7 +58,6 @@ from autocurriculum.policy import ExitGate, Factor, GuardSpec, Plan, PlanStep, P
 # "plateau". These bounds flag it; a step or a window that crossed them never counts as meeting
 # the criteria or as a plateau.
 COLLAPSE_EMPTY_RATE = 0.5  # at least half the completions empty: collapsed to EOS
-COLLAPSE_DISTINCT_RATIO = 0.25  # at most 1 in 4 completions distinct: mode collapse
 
 # Post-switch judgement: a guard regressed when its drop exceeds max_drop by more than this many
 # standard errors of the difference of the two window means (one-sided 95%).
@@ -419,9 +418,19 @@ def guard_status(policy: Policy, plan: Plan, state: ControllerState) -> dict[str
     return status
 
 
-def observation_alerts(observation: StepObservation) -> list[str]:
+def collapse_distinct_floor(policy: Policy) -> float:
+    """Mode collapse: fewer distinct completions than prompts, i.e. different prompts got the very same text.
+
+    A group whose completions are all identical is a confident model on that prompt (no variance to learn
+    from, which `learnable_group_ratio` reports), not a collapse: with every group identical the ratio is
+    exactly 1/generations_per_prompt, the floor, and does not trip it.
+    """
+    return 1.0 / policy.training.generations_per_prompt
+
+
+def observation_alerts(observation: StepObservation, distinct_floor: float) -> list[str]:
     alerts = []
-    if _collapsed(observation.get(EMPTY_RATE), observation.get(DISTINCT_RATIO)):
+    if _collapsed(observation.get(EMPTY_RATE), observation.get(DISTINCT_RATIO), distinct_floor):
         alerts.append(ALERT_COLLAPSE)
     if observation.get(LEARNABLE_GROUPS) == 0.0:
         alerts.append(ALERT_NO_VARIANCE)
@@ -432,12 +441,11 @@ def observation_alerts(observation: StepObservation) -> list[str]:
     return alerts
 
 
-alerts_for = observation_alerts  # the name the first daemon draft used
 
 
-def _collapsed(empty: float | None, distinct: float | None) -> bool:
+def _collapsed(empty: float | None, distinct: float | None, distinct_floor: float) -> bool:
     return (empty is not None and empty >= COLLAPSE_EMPTY_RATE) or (
-        distinct is not None and distinct <= COLLAPSE_DISTINCT_RATIO)
+        distinct is not None and distinct < distinct_floor - 1e-9)
 
 
 def collapse_in_window(policy: Policy, state: ControllerState) -> bool:
@@ -447,7 +455,8 @@ def collapse_in_window(policy: Policy, state: ControllerState) -> bool:
     distinct = state.windows.get(DISTINCT_RATIO)
     return bool(
         (empty is not None and empty.count and float(empty.last(k).max()) >= COLLAPSE_EMPTY_RATE)
-        or (distinct is not None and distinct.count and float(distinct.last(k).min()) <= COLLAPSE_DISTINCT_RATIO)
+        or (distinct is not None and distinct.count
+            and float(distinct.last(k).min()) < collapse_distinct_floor(policy) - 1e-9)
     )
 
 
@@ -588,7 +597,7 @@ def decide(
     judging = policy.judgement
     steps_in = state.steps_in_step + 1
     in_grace = steps_in <= judging.grace_steps
-    alerts = observation_alerts(observation)
+    alerts = observation_alerts(observation, collapse_distinct_floor(policy))
     sizes = window_sizes(policy, plan)
     # a step with a non-finite reward or watched metric is counted (and alerted), never judged
     unjudgeable = bool(observation.nonfinite) or any(

@@ -228,19 +228,30 @@ class RewardDispatcher:
     ) -> tuple[list[CompletionRecord], dict[str, Column]]:
         count = self.count_tokens
         texts = completions if all(type(t) is str for t in completions) else [str(t) for t in completions]
-        parsed = [parse_fields(t, count) for t in texts]
         n = len(texts)
         golds = answers if answers is not None else repeat("", n)
         kinds = domains if domains is not None else [DEFAULT_DOMAIN] * n
+        # GRPO groups repeat completions (a confident model answers one text four times): each distinct
+        # (text, gold, domain) is parsed, graded and recorded once, and its record object is shared
+        slots: dict[tuple[str, str, str], int] = {}
+        index: list[int] = []
+        unique: list[tuple[str, str, str]] = []
+        for key in zip(texts, golds, kinds):
+            slot = slots.get(key)
+            if slot is None:
+                slot = slots[key] = len(unique)
+                unique.append(key)
+            index.append(slot)
+        parsed = [parse_fields(t, count) for t, _, _ in unique]
         correct: list[bool | None] = [
             None if not gold else (x[1] == gold or (bool(x[1]) and answer_is_correct(x[1], gold, kind)))
-            for x, gold, kind in zip(parsed, golds, kinds)
+            for x, (_, gold, kind) in zip(parsed, unique)
         ]
         names = active.names
-        columns = {name: reward_column(name, params, parsed, correct) for name, params in zip(names, active.params)}
-        rows = zip(*(columns[name] for name in names)) if names else repeat((), n)
+        distinct = {name: reward_column(name, params, parsed, correct) for name, params in zip(names, active.params)}
+        rows = zip(*(distinct[name] for name in names)) if names else repeat((), len(unique))
         limit = self.rambling_factor * active.budget
-        records = [
+        made = [
             new_record(
                 kind,
                 x[0],
@@ -254,8 +265,12 @@ class RewardDispatcher:
                 hash(t),
                 dict(zip(names, row)),
             )
-            for t, x, c, kind, row in zip(texts, parsed, correct, kinds, rows)
+            for (t, _, kind), x, c, row in zip(unique, parsed, correct, rows)
         ]
+        if len(unique) == n:
+            return made, distinct
+        records = [made[i] for i in index]
+        columns = {name: [column[i] for i in index] for name, column in distinct.items()}
         return records, columns
 
 

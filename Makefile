@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: quickstart test install prometheus benchmarks
+.PHONY: quickstart test install prometheus benchmarks curriculum-benchmark
 
 quickstart: $(VENV)/.installed
 	$(BIN)/autocurriculum run policies/tiny.toml
@@ -31,3 +31,6 @@ benchmarks: $(VENV)/.installed
 	$(BIN)/python benchmarks/rewards.py
 	$(BIN)/python benchmarks/plateau.py
 	$(BIN)/python benchmarks/data.py
+
+curriculum-benchmark: $(VENV)/.installed  # about an hour on 2 cores: 4 regimes x 5 seeds x 2 difficulties
+	$(BIN)/python benchmarks/curriculum.py --jobs 2

@@ -66,6 +66,14 @@ def _write_atomic(path: Path, data: Mapping[str, object], durable: bool = True) 
         _fsync_dir(path.parent)
 
 
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -197,8 +205,12 @@ def submit(run_dir: Path, command: Command, phase: str = "", reason: str = "") -
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             seq = _last_seq(run_dir) + 1
             request = OperatorRequest(seq, command, phase, reason, user=str(os.getuid()))
-            _write_atomic(requests / _file_name(seq), {**request.to_json(), "time": time.time()})
+            path = requests / _file_name(seq)
+            _write_atomic(path, {**request.to_json(), "time": time.time()}, durable=False)
             _write_atomic(control / "seq.json", {"seq": seq}, durable=False)  # the files are the truth
+        # durable before returning, but outside the lock: concurrent submitters wait for the disk together
+        _fsync_file(path)
+        _fsync_dir(path.parent)
     except PermissionError as error:
         raise ControlError(f"cannot write a request in {run_dir}: {error.strerror} ({error.filename})") from None
     pid = running_pid(run_dir)
@@ -212,12 +224,14 @@ def submit(run_dir: Path, command: Command, phase: str = "", reason: str = "") -
 
 def _last_seq(run_dir: Path) -> int:
     """The highest number ever allocated: the counter, or a request file above it if the counter was lost."""
-    last = 0
     try:
         last = int(json.loads((run_dir / CONTROL / "seq.json").read_text(encoding="utf-8"))["seq"])
     except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return max([last, *_request_seqs(run_dir)])
+        return max([0, *_request_seqs(run_dir)])  # lost or damaged: the request files say how far it went
+    requests = _requests_dir(run_dir)
+    while (requests / _file_name(last + 1)).exists():  # a submitter died between its request and the counter
+        last += 1
+    return last
 
 
 @dataclass(frozen=True)

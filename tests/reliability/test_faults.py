@@ -135,3 +135,53 @@ def test_a_taken_metrics_port_is_refused_before_training(tmp_path: Path) -> None
     assert f"metrics.port: 127.0.0.1:{port} is already in use" in result.stdout
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
     assert time.monotonic() - started < 60
+
+
+NAN_STEPS = 100
+AFTER_NAN = 40
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _scrape_alert(port: int, alert: str) -> float | None:
+    import urllib.request
+
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    except OSError:
+        return None
+    found = re.search(rf'^autocurriculum_alert\{{alert="{alert}"\}} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else None
+
+
+def test_a_reward_returning_nan_for_100_steps_never_switches_alerts_and_the_run_continues(tmp_path: Path) -> None:
+    run_dir = tmp_path / "nan"
+    run_dir.mkdir()
+    port = _free_port()
+    log = open(tmp_path / "nan.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("nan_reward_daemon.py")), "strict_format_gate", str(NAN_STEPS),
+         "run", str(dp.E2E_POLICY), "--run-dir", str(run_dir), "--set", f"run.max_steps={NAN_STEPS + AFTER_NAN}",
+         "--set", "run.checkpoint_every=50", "--set", f"metrics.port={port}"],
+        stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    try:
+        dp.wait_for_steps(run_dir, 20, process)
+        during = _scrape_alert(port, "nonfinite_rewards")  # the real exporter, scraped mid-fault
+        assert dp.finish(process) == 0, (tmp_path / "nan.log").read_text()[-3000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert during == 1.0
+    records = dp.lines(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in records] == list(range(1, NAN_STEPS + AFTER_NAN + 1))  # the run went on
+    poisoned, clean = records[:NAN_STEPS], records[NAN_STEPS:]
+    assert all(r["observation"]["nonfinite"] == 16 and "nonfinite_rewards" in r["alerts"] for r in poisoned)
+    assert all(r["decision"]["action"] == "none" for r in poisoned)  # no verdict rests on a NaN step
+    assert all(r["observation"]["nonfinite"] == 0 and "nonfinite_rewards" not in r["alerts"] for r in clean)
+    transitions = dp.lines(run_dir / "transitions.jsonl")
+    assert transitions and all(t["step"] > NAN_STEPS for t in transitions), transitions  # judged again after
+    assert any(r["tunix"].get("loss") is not None for r in poisoned)  # Tunix trained through it (nansum)

@@ -264,3 +264,17 @@ def test_every_gsm8k_gold_normalises_and_scores_right_when_right_wrong_when_pert
 def test_gold_without_the_marker_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="####"):
         gold_from_gsm8k("no marker here")
+
+
+
+@pytest.mark.parametrize("reasoning, unsupported", [
+    ("3 + 15 = 18 ✓ 🍎", False),
+    ("3 + 15 = 18🍎", False),  # an emoji is a boundary, like a space
+    ("🍎118 apples", True),
+    ("2✓18", False),  # the emoji separates 2 from 18
+    ("１８ apples", False),  # a fullwidth number is read as a number
+    ("é 1,800 — 18.0 «ﾃｽﾄ»", False),
+    ("é 1,800 — 18.5", True),
+])
+def test_support_is_read_through_emoji_and_unicode(reasoning: str, unsupported: bool) -> None:
+    assert contract.unsupported_by_reasoning("18", reasoning) is unsupported

@@ -104,6 +104,8 @@ _EVASIVE = re.compile(
 _NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 _DIGITS: Final = frozenset("0123456789")
 _DIGITS_AND_POINT: Final = frozenset("0123456789.")
+_UNICODE_DIGIT = re.compile(r"(?![0-9])\d")  # a digit outside ASCII (e.g. fullwidth): the slow path reads it
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _PLAIN_INTEGER = re.compile(r"-?[0-9]+")
 _ARTICLES_AND_PUNCTUATION = re.compile(r"\b(?:a|an|the)\b|[^\w\s.-]")
 _SHORT: Final = 64  # answers up to this length are normalised through a bounded cache
@@ -327,9 +329,11 @@ def unsupported_by_reasoning(answer: str, reasoning: str | None) -> bool:
         wanted = normalize_text(answer)
         return wanted not in reasoning.casefold() and wanted not in normalize_text(reasoning)
     digits = value.lstrip("-")
+    if not reasoning.isascii() and not _UNICODE_DIGIT.search(reasoning):  # emoji, accents: only spaces to numbers
+        reasoning = _NON_ASCII.sub(" ", reasoning)
     if "/" in digits or len(digits) > 32 or not reasoning.isascii():  # fraction, huge, non-ASCII: read every number
         return all(_magnitude(normalize_number(n)) != digits for n in _NUMBER.findall(reasoning))
-    return not _stands_alone(digits, reasoning.replace(",", ""))
+    return not _stands_alone(digits, reasoning.replace(",", "") if "," in reasoning else reasoning)
 
 
 def _stands_alone(digits: str, text: str) -> bool:

@@ -138,7 +138,7 @@ def test_a_taken_metrics_port_is_refused_before_training(tmp_path: Path) -> None
 
 
 NAN_STEPS = 100
-AFTER_NAN = 40
+AFTER_NAN = 60  # the e2e policy switches within 40 steps of a clean start; room to spare
 
 
 def _free_port() -> int:

@@ -278,7 +278,7 @@ def plot(results: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> Non
     fig.suptitle("Curriculum regimes on the CPU quickstart (band: min-max over seeds; thin lines: auto's switches)",
                  fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=90)
 
 
 # ---------------------------------------------------------------- the driver

@@ -441,8 +441,6 @@ def observation_alerts(observation: StepObservation, distinct_floor: float) -> l
     return alerts
 
 
-
-
 def _collapsed(empty: float | None, distinct: float | None, distinct_floor: float) -> bool:
     return (empty is not None and empty >= COLLAPSE_EMPTY_RATE) or (
         distinct is not None and distinct < distinct_floor - 1e-9)

@@ -1,5 +1,6 @@
 """Reliability with real processes: kill -9 at random moments, corrupt and full-disk checkpoints,
-bad data files, a taken metrics port. Nothing lost, nothing repeated, every failure said clearly."""
+bad data files, a taken metrics port, a reward returning NaN for 100 steps. Nothing lost, nothing
+repeated, every failure said clearly. (The operator storm is in tests/test_control.py.)"""
 
 from __future__ import annotations
 
@@ -162,12 +163,13 @@ def test_a_reward_returning_nan_for_100_steps_never_switches_alerts_and_the_run_
     run_dir = tmp_path / "nan"
     run_dir.mkdir()
     port = _free_port()
-    log = open(tmp_path / "nan.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("nan_reward_daemon.py")), "strict_format_gate", str(NAN_STEPS),
-         "run", str(dp.E2E_POLICY), "--run-dir", str(run_dir), "--set", f"run.max_steps={NAN_STEPS + AFTER_NAN}",
-         "--set", "run.checkpoint_every=50", "--set", f"metrics.port={port}"],
-        stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    with open(tmp_path / "nan.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("nan_reward_daemon.py")), "strict_format_gate",
+             str(NAN_STEPS), "run", str(dp.E2E_POLICY), "--run-dir", str(run_dir),
+             "--set", f"run.max_steps={NAN_STEPS + AFTER_NAN}", "--set", "run.checkpoint_every=50",
+             "--set", f"metrics.port={port}"],
+            stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO)
     try:
         dp.wait_for_steps(run_dir, 20, process)
         during = _scrape_alert(port, "nonfinite_rewards")  # the real exporter, scraped mid-fault

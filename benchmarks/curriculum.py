@@ -67,7 +67,7 @@ def regime_plan(regime: str, policy: Any, plan: tuple, budget: int) -> tuple:
     """The plan a regime runs: the product's own plan, or the ablation built from it."""
     from autocurriculum.policy import BudgetAction, ExitGate, Factor
 
-    if regime in ("auto",):
+    if regime == "auto":
         return plan
     if regime == "both":  # merge each split transition ("a" then "b") into one step changing both
         merged = [step for step in plan if step.part != "a"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,13 @@ def start(run_dir: Path, *sets: str, resume: bool = False, policy: Path = E2E_PO
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open(run_dir.parent / f"{run_dir.name}.{'resume' if resume else 'run'}.{time.time_ns()}.log", "w")
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for a daemon's or a server's --set metrics.port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def lines(path: Path) -> list[dict[str, object]]:

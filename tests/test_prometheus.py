@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -30,6 +29,7 @@ from autocurriculum.exporter import Exporter, serve
 from autocurriculum.policy import expand_plan, load
 
 from .conftest import REPO
+from .daemon_process import free_port
 from .synthetic_run import full_tour
 from .test_dashboard import DASHBOARD, GRAFANA
 
@@ -37,12 +37,6 @@ POLICY = load(REPO / "policies" / "tiny.toml")
 PLAN = expand_plan(POLICY)
 SCRAPE = 0.25  # seconds
 PACE = 0.02  # seconds between replayed records
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def api(base: str, path: str, **params: object) -> object:

@@ -63,19 +63,11 @@ def _write_atomic(path: Path, data: Mapping[str, object], durable: bool = True) 
         Path(tmp).unlink(missing_ok=True)
         raise
     if durable:
-        _fsync_dir(path.parent)
+        _fsync(path.parent, directory=True)
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def _fsync(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
     try:
         os.fsync(fd)
     finally:
@@ -209,8 +201,8 @@ def submit(run_dir: Path, command: Command, phase: str = "", reason: str = "") -
             _write_atomic(path, {**request.to_json(), "time": time.time()}, durable=False)
             _write_atomic(control / "seq.json", {"seq": seq}, durable=False)  # the files are the truth
         # durable before returning, but outside the lock: concurrent submitters wait for the disk together
-        _fsync_file(path)
-        _fsync_dir(path.parent)
+        _fsync(path)
+        _fsync(path.parent, directory=True)
     except PermissionError as error:
         raise ControlError(f"cannot write a request in {run_dir}: {error.strerror} ({error.filename})") from None
     pid = running_pid(run_dir)

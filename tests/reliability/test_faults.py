@@ -142,12 +142,6 @@ NAN_STEPS = 100
 AFTER_NAN = 60  # the e2e policy switches within 40 steps of a clean start; room to spare
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _scrape_alert(port: int, alert: str) -> float | None:
     import urllib.request
 
@@ -162,7 +156,7 @@ def _scrape_alert(port: int, alert: str) -> float | None:
 def test_a_reward_returning_nan_for_100_steps_never_switches_alerts_and_the_run_continues(tmp_path: Path) -> None:
     run_dir = tmp_path / "nan"
     run_dir.mkdir()
-    port = _free_port()
+    port = dp.free_port()
     with open(tmp_path / "nan.log", "w") as log:
         process = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("nan_reward_daemon.py")), "strict_format_gate",

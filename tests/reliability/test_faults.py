@@ -143,6 +143,10 @@ def test_a_taken_metrics_port_is_refused_before_training(tmp_path: Path) -> None
 
 NAN_STEPS = 100
 AFTER_NAN = 60  # the e2e policy switches within 40 steps of a clean start; room to spare
+# The poisoned reward is the length penalty: the gate goes on teaching the contract, so the criteria
+# come to hold while the fault lasts and only the alert stands between the controller and a switch.
+# (Poisoning the gate itself leaves phase 1 without its format signal for 100 steps: in one CI run
+# the model collapsed to empty output and could not meet the criteria in the 60 steps after.)
 
 
 def _scrape_alert(port: int, alert: str) -> float | None:
@@ -162,7 +166,7 @@ def test_a_reward_returning_nan_for_100_steps_never_switches_alerts_and_the_run_
     port = dp.free_port()
     with open(tmp_path / "nan.log", "w") as log:
         process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("nan_reward_daemon.py")), "strict_format_gate",
+            [sys.executable, str(Path(__file__).with_name("nan_reward_daemon.py")), "light_length_penalty",
              str(NAN_STEPS), "run", str(dp.E2E_POLICY), "--run-dir", str(run_dir),
              "--set", f"run.max_steps={NAN_STEPS + AFTER_NAN}", "--set", "run.checkpoint_every=50",
              "--set", f"metrics.port={port}"],
@@ -180,6 +184,8 @@ def test_a_reward_returning_nan_for_100_steps_never_switches_alerts_and_the_run_
     poisoned, clean = records[:NAN_STEPS], records[NAN_STEPS:]
     assert all(r["observation"]["nonfinite"] == 16 and "nonfinite_rewards" in r["alerts"] for r in poisoned)
     assert all(r["decision"]["action"] == "none" for r in poisoned)  # no verdict rests on a NaN step
+    last = poisoned[-5:]  # the phase-1 criteria held as the fault ended: only the alert stopped a switch
+    assert sum(r["observation"]["metrics"]["extraction_rate"] for r in last) / 5 >= 0.6
     assert all(r["observation"]["nonfinite"] == 0 and "nonfinite_rewards" not in r["alerts"] for r in clean)
     transitions = dp.lines(run_dir / "transitions.jsonl")
     assert transitions and all(t["step"] > NAN_STEPS for t in transitions), transitions  # judged again after

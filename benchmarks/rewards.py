@@ -1,7 +1,8 @@
 """Reward + observation pass against Tunix's own GSM8K reward functions, on the same completions.
 
 Anchors (issue 3): this project's full pass — the five reward functions through the dispatcher
-(one parse per completion, one CompletionRecord each) plus `summarize` of every batch — must be
+(one parse per distinct completion, its records as one columnar RecordBatch) plus `summarize` of
+every batch — must be
   - at least 2x faster per completion than Tunix's GSM8K set (tunix/cli/reward_fn/gsm8k.py:
     match_format_exactly, match_format_approximately, check_answer, check_numbers), and
   - at least 100,000 completions/s on one core.
@@ -40,7 +41,7 @@ import sentencepiece
 from tunix.cli.reward_fn import gsm8k as tunix_gsm8k
 
 from autocurriculum.contract import gold_from_gsm8k
-from autocurriculum.observation import CompletionRecord, summarize
+from autocurriculum.observation import RecordBatch, summarize
 from autocurriculum.policy import RewardSpec
 from autocurriculum.rewards import REWARD_PARAMETERS, RewardDispatcher
 
@@ -130,14 +131,14 @@ def tunix_pass(prepared: list) -> None:
 
 
 def our_pass(prepared: list, count_tokens: Callable[[str], int] | None = None) -> None:
-    step_records: list[CompletionRecord] = []  # what the daemon keeps: one step's records
-    dispatcher = RewardDispatcher(count_tokens, on_batch=lambda records, seconds: step_records.extend(records))
+    step_batches: list[RecordBatch] = []  # what the daemon keeps: one step's record batches
+    dispatcher = RewardDispatcher(count_tokens, on_batch=lambda batch, seconds: step_batches.append(batch))
     fns = dispatcher.reward_fns(ALL_REWARDS)
     for step, (prompts, completions, answer, domain) in enumerate(prepared):
         for fn in fns:
             fn(prompts=prompts, completions=completions, answer=answer, domain=domain)
-        summarize(step, step_records, GENERATIONS)
-        step_records.clear()
+        summarize(step, RecordBatch.concat(step_batches), GENERATIONS)
+        step_batches.clear()
 
 
 def cpu_seconds(run: Callable[[list], None], prepared: list) -> float:

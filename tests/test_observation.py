@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from autocurriculum.observation import (
     STEP_METRICS,
     CompletionRecord,
+    RecordBatch,
     StepObservation,
     grpo_advantages,
     new_record,
@@ -93,6 +94,52 @@ def test_records_scored_by_different_sets_still_roll_up() -> None:
     obs = summarize(1, records, group_size=2)
     assert obs.reward_means == {"a": 0.5, "b": -1.0}
     assert obs.metrics["reward_mean"] == (1.0 - 1.0) / 2
+    joined = RecordBatch.concat([RecordBatch.from_records(records[:1]), RecordBatch.from_records(records[1:])])
+    assert list(joined) == records  # the reward the first set lacks stays absent, not zero or NaN
+    assert summarize(1, joined, group_size=2) == obs
+
+
+# ---------------------------------------------------------------- the columnar batch
+
+RECORDS = st.lists(st.builds(
+    CompletionRecord, st.sampled_from(["math", "code", "qa"]), st.booleans(), st.booleans(), st.booleans(),
+    st.integers(0, 500), st.booleans(), st.none() | st.booleans(), st.booleans(), st.booleans(), st.integers(0, 3),
+    st.dictionaries(st.sampled_from(["a", "b", "c"]), st.floats(-2, 2) | st.sampled_from([math.nan, math.inf]),
+                    max_size=3)), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(RECORDS, st.integers(0, 12))
+def test_a_record_batch_holds_exactly_its_records(records: list[CompletionRecord], cut: int) -> None:
+    batch = RecordBatch.from_records(records)
+    assert list(batch) == records and len(batch) == len(records)
+    assert batch[1:3] == records[1:3]
+    joined = RecordBatch.concat([RecordBatch.from_records(records[:cut]), RecordBatch.from_records(records[cut:])])
+    assert list(joined) == records
+
+
+@settings(max_examples=200, deadline=None)
+@given(RECORDS)
+def test_the_roll_up_of_columns_is_the_roll_up_of_the_records(records: list[CompletionRecord]) -> None:
+    """Against a one-record-at-a-time reference: every count the columns give equals the plain loop's."""
+    obs = summarize(2, records, group_size=2)
+    n = len(records)
+    assert obs.completions == n
+    if not n:
+        return
+    graded = [r for r in records if r.correct is not None]
+    assert obs.metrics["strict_compliance"] == sum(r.contract_ok for r in records) / n
+    assert obs.metrics["distinct_completion_ratio"] == len({r.text_hash for r in records}) / n
+    if graded:
+        assert obs.metrics["accuracy"] == sum(r.contract_ok and r.correct is True for r in graded) / len(graded)
+    totals = [r.total_reward for r in records]
+    assert obs.metrics["reward_mean"] == pytest.approx(sum(totals) / n)
+    assert obs.nonfinite == sum(not math.isfinite(v) for r in records for v in r.rewards.values())
+
+
+def test_columns_of_different_lengths_are_refused() -> None:
+    with pytest.raises(ValueError, match="different lengths"):
+        RecordBatch(["math"], [True], [True], [False], [3], [False], [True], [False], [False], [1], {"a": []})
 
 
 # ---------------------------------------------------------------- learnability

@@ -169,6 +169,26 @@ def test_a_batch_is_parsed_once_and_recorded_once() -> None:
     assert len(batches) == 2 and len(counted) == 4
 
 
+def test_repeated_completions_are_parsed_once_and_each_keeps_its_own_record() -> None:
+    counted: list[str] = []
+    batches: list = []
+
+    def count_tokens(text: str) -> int:
+        counted.append(text)
+        return len(text)
+
+    fns = RewardDispatcher(count_tokens, on_batch=lambda batch, seconds: batches.append(batch)).reward_fns(ALL_FIVE)
+    good, refused = CASES["formatted correct"], CASES["refused"]
+    texts = [good, good, refused, good, good]
+    golds = ["7", "7", "7", "7", "8"]  # the last one: the same text graded against another gold
+    columns = [fn(["q"] * 5, texts, answer=np.array(golds)) for fn in fns]
+    assert sorted(counted) == sorted([good, refused, good])  # one parse per distinct (text, gold, domain)
+    one_by_one = [RewardDispatcher(count_tokens).observe([t], [g], ["math"], ALL_FIVE)[0] for t, g in zip(texts, golds)]
+    assert list(batches[0]) == one_by_one
+    assert [r.correct for r in batches[0]] == [True, True, False, True, False]
+    assert columns == [[r.rewards[name] for r in one_by_one] for name in REWARD_PARAMETERS]
+
+
 def test_records_say_what_the_model_emitted() -> None:
     batches: list[list[CompletionRecord]] = []
     fns = RewardDispatcher(on_batch=lambda records, seconds: batches.append(records)).reward_fns(PHASE2)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from autocurriculum import runlog
 from autocurriculum.checkpoint import CheckpointError, CheckpointStore
-from autocurriculum.observation import CompletionRecord, StepObservation, summarize
+from autocurriculum.observation import RecordBatch, StepObservation, summarize
 from autocurriculum.policy import Factor, Plan, Policy, PolicyError, expand_plan, load
 
 EX_OK = 0
@@ -53,8 +53,8 @@ class Daemon:
         self.stop_requested = threading.Event()
         self.done = False
         self.failed = False  # an unexpected error at a step boundary: stopped after a checkpoint
-        self._records: list[CompletionRecord] = []
-        self._records_lock = threading.Lock()
+        self._batches: list[RecordBatch] = []  # this step's reward batches, in order
+        self._batches_lock = threading.Lock()
         self._dispatch_seconds = 0.0
         self._last_boundary = time.monotonic()
         self._pending_eval: StepObservation | None = None
@@ -306,19 +306,19 @@ class Daemon:
             self.session.set_batch_number(self.step)
             yield data.to_tunix_batch(items)
 
-    def _on_batch(self, records: list[CompletionRecord], seconds: float = 0.0) -> None:
-        with self._records_lock:
-            self._records.extend(records)
+    def _on_batch(self, batch: RecordBatch, seconds: float = 0.0) -> None:
+        with self._batches_lock:
+            self._batches.append(batch)
             self._dispatch_seconds += seconds
 
     def _finish_step(self) -> None:
         from autocurriculum import controller, logs
 
         started = time.perf_counter()
-        with self._records_lock:
-            records, self._records = self._records, []
+        with self._batches_lock:
+            batches, self._batches = self._batches, []
             dispatch_seconds, self._dispatch_seconds = self._dispatch_seconds, 0.0
-        observation = summarize(self.step, records, self.policy.training.generations_per_prompt)
+        observation = summarize(self.step, RecordBatch.concat(batches), self.policy.training.generations_per_prompt)
         requests = self.inbox.pending(after_seq=self.state.last_request_seq)
         evaluation, self._pending_eval = self._pending_eval, None
         before = self.plan[self.state.plan_step]

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from autocurriculum.observation import CompletionRecord, StepObservation, summarize
+from autocurriculum.observation import RecordBatch, StepObservation, summarize
 
 EVAL_SEED = 1234  # fixed: the sampled evaluation draws the same keys in every run
 
@@ -21,7 +21,7 @@ def evaluate_items(session, dispatcher, items: Sequence, temperature: float, ste
     """Generate one completion per held-out item and roll the records up (one "group" per item)."""
     prompts = [item.prompt for item in items]
     completions = session.generate(prompts, temperature=temperature, seed=EVAL_SEED)
-    records: list[CompletionRecord] = dispatcher.observe(
+    records: RecordBatch = dispatcher.observe(
         completions, [item.answer for item in items], [item.domain for item in items])
     rows = [
         {

@@ -1,8 +1,8 @@
 """What the controller sees: per-completion records and the per-step roll-up.
 
 The reward call is the only place completions are seen, so the reward dispatcher turns each
-completion into one `CompletionRecord`; `summarize` rolls a batch of them up into one
-`StepObservation`. Everything downstream (controller, exporter, metrics log, replay) reads these
+completion into one `CompletionRecord` (held as columns in a `RecordBatch`); `summarize` rolls a
+batch of them up into one `StepObservation`. Everything downstream (controller, exporter, metrics log, replay) reads these
 names and nothing else, so a metric is spelt the same in a policy criterion, a Prometheus series
 and a dashboard panel.
 """
@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from itertools import compress, repeat
-from operator import and_, attrgetter, is_, is_not, itemgetter
+from operator import and_, attrgetter, is_, is_not
 from typing import Final
 
 # Step-level metrics, all computed from the completions of one step (one batch).
@@ -217,6 +217,85 @@ def _learnability(totals: Sequence[float], group_size: int) -> tuple[float, floa
     return learnable / (len(totals) // group_size), abs_sum / len(totals)
 
 
+RewardColumn = list["float | None"]  # None: this completion was scored by a set without that reward
+
+
+class RecordBatch(Sequence[CompletionRecord]):
+    """The records of one step as columns, one list per field: what the reward pass builds and
+    `summarize` reads.
+
+    Why columns: a step's roll-up reads each field of every record once. Building one object per
+    completion only to transpose the objects back into columns cost as much as parsing the
+    completions (issue 3's benchmark), so the hot path never builds them. It is still a sequence of
+    `CompletionRecord`s: indexing or iterating materialises records, for tests, held-out report
+    rows and anything else that wants one completion at a time.
+    """
+
+    __slots__ = ("domain", "contract_ok", "extracted", "refused", "length_tokens", "rambling", "correct",
+                 "hallucination", "empty", "text_hash", "rewards")
+
+    def __init__(
+        self, domain: Sequence[str], contract_ok: Sequence[bool], extracted: Sequence[bool], refused: Sequence[bool],
+        length_tokens: Sequence[int], rambling: Sequence[bool], correct: Sequence[bool | None],
+        hallucination: Sequence[bool], empty: Sequence[bool], text_hash: Sequence[int],
+        rewards: Mapping[str, RewardColumn],
+    ) -> None:
+        n = len(domain)
+        columns = (contract_ok, extracted, refused, length_tokens, rambling, correct, hallucination, empty, text_hash,
+                   *rewards.values())
+        if any(len(column) != n for column in columns):
+            raise ValueError(f"record columns of different lengths: {sorted({n, *map(len, columns)})}")
+        self.domain, self.contract_ok, self.extracted, self.refused = domain, contract_ok, extracted, refused
+        self.length_tokens, self.rambling, self.correct = length_tokens, rambling, correct
+        self.hallucination, self.empty, self.text_hash, self.rewards = hallucination, empty, text_hash, rewards
+
+    def __len__(self) -> int:
+        return len(self.domain)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return new_record(
+            self.domain[index], self.contract_ok[index], self.extracted[index], self.refused[index],
+            self.length_tokens[index], self.rambling[index], self.correct[index], self.hallucination[index],
+            self.empty[index], self.text_hash[index],
+            {name: column[index] for name, column in self.rewards.items() if column[index] is not None},
+        )
+
+    def __repr__(self) -> str:
+        return f"RecordBatch({len(self)} records, rewards {list(self.rewards)})"
+
+    @classmethod
+    def from_records(cls, records: Sequence[CompletionRecord]) -> RecordBatch:
+        """Columns of hand-built records (each may carry its own reward names)."""
+        if isinstance(records, RecordBatch):
+            return records
+        if not records:
+            return cls([], [], [], [], [], [], [], [], [], [], {})
+        columns = [list(column) for column in zip(*map(_RECORD_COLUMNS, records))]
+        reward_dicts = columns.pop()
+        names = dict.fromkeys(name for reward in reward_dicts for name in reward)
+        return cls(*columns, {name: [reward.get(name) for reward in reward_dicts] for name in names})
+
+    @classmethod
+    def concat(cls, batches: Sequence[RecordBatch]) -> RecordBatch:
+        """One batch of several, in order; a reward some of them lack is None in their rows."""
+        if len(batches) == 1:
+            return batches[0]
+        names = dict.fromkeys(name for batch in batches for name in batch.rewards)
+        joined = [[] for _ in range(10)]  # type: list[list]
+        for batch in batches:
+            for column, part in zip(joined, (batch.domain, batch.contract_ok, batch.extracted, batch.refused,
+                                             batch.length_tokens, batch.rambling, batch.correct, batch.hallucination,
+                                             batch.empty, batch.text_hash)):
+                column.extend(part)
+        rewards: dict[str, RewardColumn] = {name: [] for name in names}
+        for batch in batches:
+            for name, column in rewards.items():
+                column.extend(batch.rewards.get(name) or [None] * len(batch))
+        return cls(*joined, rewards)
+
+
 _RECORD_COLUMNS: Final = attrgetter(
     "domain", "contract_ok", "extracted", "refused", "length_tokens", "rambling", "correct", "hallucination", "empty",
     "text_hash", "rewards",
@@ -235,15 +314,15 @@ def summarize(step: int, records: Sequence[CompletionRecord], group_size: int) -
     reward is its finite rewards added in the set's order (Tunix's nansum); non-finite values are
     dropped from every statistic and counted in `nonfinite`.
 
-    The records are transposed into columns once (attrgetter + zip) and every count is a C-level
-    sum over a column: the roll-up is part of the per-completion cost the reward benchmark holds
-    to 100,000 completions/s.
+    Every count is a C-level sum over a column of the `RecordBatch` (hand-built records are
+    transposed into one first): the roll-up is part of the per-completion cost the reward
+    benchmark holds to 100,000 completions/s.
     """
-    n = len(records)
+    batch = RecordBatch.from_records(records)
+    n = len(batch)
     if not n:
         return StepObservation(step, 0, {}, {}, {}, 0)
-    (domains, contract_ok, extracted, refused, lengths, rambling, correct, hallucination, empty, hashes,
-     rewards) = zip(*map(_RECORD_COLUMNS, records))
+    contract_ok, extracted, correct, lengths = batch.contract_ok, batch.extracted, batch.correct, batch.length_tokens
     right_mask = list(map(and_, contract_ok, map(is_, correct, repeat(True))))
     graded_mask = list(map(is_not, correct, repeat(None)))
     graded = sum(graded_mask)
@@ -251,23 +330,24 @@ def summarize(step: int, records: Sequence[CompletionRecord], group_size: int) -
     metrics: dict[str, float] = {
         EXTRACTION_RATE: sum(extracted) / n,
         STRICT_COMPLIANCE: strict / n,
-        REFUSAL_RATE: sum(refused) / n,
+        REFUSAL_RATE: sum(batch.refused) / n,
         MEAN_LENGTH: sum(lengths) / n,
-        RAMBLING_RATE: sum(rambling) / n,
-        EMPTY_RATE: sum(empty) / n,
-        DISTINCT_RATIO: len(set(hashes)) / n,
+        RAMBLING_RATE: sum(batch.rambling) / n,
+        EMPTY_RATE: sum(batch.empty) / n,
+        DISTINCT_RATIO: len(set(batch.text_hash)) / n,
     }
     if graded:
         metrics[ACCURACY] = sum(right_mask) / graded
-        metrics[HALLUCINATION_RATE] = sum(map(and_, hallucination, graded_mask)) / graded
+        metrics[HALLUCINATION_RATE] = sum(map(and_, batch.hallucination, graded_mask)) / graded
         wrong_mask = list(map(and_, extracted, map(is_, correct, repeat(False))))
         wrong = sum(wrong_mask)
         if wrong:
             metrics[WRONG_ANSWER_LENGTH] = sum(compress(lengths, wrong_mask)) / wrong
-    totals, reward_means, nonfinite = _reward_columns(rewards)
+    totals, reward_means, nonfinite = _reward_columns(batch.rewards, n)
     metrics[REWARD_MEAN] = sum(totals) / n
     if group_size >= 2 and n % group_size == 0:
         metrics[LEARNABLE_GROUPS], metrics[MEAN_ABS_ADVANTAGE] = _learnability(totals, group_size)
+    domains = batch.domain
     domain_counts = dict(Counter(domains))
     if len(domain_counts) == 1:
         domain = domains[0]
@@ -284,34 +364,29 @@ def summarize(step: int, records: Sequence[CompletionRecord], group_size: int) -
     return StepObservation(step, n, metrics, domain_counts, reward_means, nonfinite)
 
 
-def _reward_columns(rewards: Sequence[Mapping[str, float]]) -> tuple[list[float], dict[str, float], int]:
+def _reward_columns(rewards: Mapping[str, RewardColumn], n: int) -> tuple[list[float], dict[str, float], int]:
     """(summed finite reward per completion, finite mean per reward name, count of non-finite values)."""
-    names = tuple(rewards[0])
-    if names and set(map(len, rewards)) == {len(names)}:
-        try:
-            rows = list(map(itemgetter(*names), rewards))
-        except KeyError:
-            rows = None
-        if rows is not None:
-            if len(names) == 1:
-                rows = [(value,) for value in rows]
-            totals = list(map(sum, rows))
-            if math.isfinite(sum(totals)):  # every value finite: the fast path
-                columns = list(zip(*rows))
-                return totals, {name: sum(column) / len(column) for name, column in zip(names, columns)}, 0
-    totals = []
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
+    columns = list(rewards.values())
+    if not columns:
+        return [0.0] * n, {}, 0
+    if not any(None in column for column in columns):
+        totals = list(map(sum, zip(*columns))) if len(columns) > 1 else list(map(float, columns[0]))
+        if math.isfinite(sum(totals)):  # every value present and finite: the fast path
+            return totals, {name: sum(column) / n for name, column in rewards.items()}, 0  # type: ignore[arg-type]
+    totals = [0.0] * n
+    means: dict[str, float] = {}
     nonfinite = 0
-    for reward in rewards:
-        total = 0.0
-        for name, value in reward.items():
-            counts.setdefault(name, 0)
+    for name, column in rewards.items():
+        total, count = 0.0, 0
+        for i, value in enumerate(column):
+            if value is None:
+                continue
             if math.isfinite(value):
+                totals[i] += value
                 total += value
-                sums[name] = sums.get(name, 0.0) + value
-                counts[name] += 1
+                count += 1
             else:
                 nonfinite += 1
-        totals.append(total)
-    return totals, {name: sums[name] / count for name, count in counts.items() if count}, nonfinite
+        if count:
+            means[name] = total / count
+    return totals, means, nonfinite

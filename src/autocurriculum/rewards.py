@@ -3,10 +3,11 @@
 Why a dispatcher: Tunix calls each reward function separately, one after another, on the same
 batch (the same `completions` list object, extra dataset columns as keyword arguments) and sums
 them with nansum. The dispatcher parses each completion once per batch, computes the whole active
-reward set at the first call, emits one `CompletionRecord` per completion to its sink, and hands
-every later function its precomputed column. The active set reaches the functions through the
-objects the learner holds (`reward_fns(reward_set)` returns callables bound to that set), never
-through a process global, so swapping `learner.reward_manager.reward_fns` swaps the set.
+reward set at the first call, emits the batch's records (a columnar `RecordBatch`, one record per
+completion) to its sink, and hands every later function its precomputed column. The active set
+reaches the functions through the objects the learner holds (`reward_fns(reward_set)` returns
+callables bound to that set), never through a process global, so swapping
+`learner.reward_manager.reward_fns` swaps the set.
 
 Defaults (`REWARD_PARAMETERS`; from the tiny-model curriculum measured in DESIGN.md) and why:
 - punish_refusal: penalty -1.0 — refusing or dodging costs as much as failing the format, so it
@@ -30,8 +31,8 @@ Rambling, recorded per completion: text outside the tags, or a length over `ramb
 (default 3) times the active set's length budget (the first `budget` parameter in the set, else
 `length_budget`, default 20 tokens): 60 tokens with the defaults.
 
-Speed: the batch path works on `contract.parse_fields` tuples and builds records with
-`observation.new_record`; `benchmarks/rewards.py` compares the whole pass with Tunix's own GSM8K
+Speed: the batch path works on `contract.parse_fields` tuples, transposes them into the record
+columns in C (`zip(*parsed)`) and never builds a per-completion object; `benchmarks/rewards.py` compares the whole pass with Tunix's own GSM8K
 reward functions on the same completions.
 """
 
@@ -51,7 +52,7 @@ from autocurriculum.contract import (
     parse_fields,
     unsupported_by_reasoning,
 )
-from autocurriculum.observation import CompletionRecord, new_record
+from autocurriculum.observation import RecordBatch
 from autocurriculum.policy import RewardSpec
 
 REWARD_PARAMETERS: Final[Mapping[str, Mapping[str, float]]] = {
@@ -84,7 +85,7 @@ def _gate(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
 def _light_length(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
     per, budget, floor = p["per_token"], p["budget"], p["floor"]
     within = max(floor, 0.0)
-    return [within if x[5] <= budget else max(floor, per * (x[5] - budget)) + 0.0 for x in parsed]
+    return [within if x[5] <= budget else (v if (v := per * (x[5] - budget)) > floor else floor) + 0.0 for x in parsed]
 
 
 def _answer(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
@@ -95,7 +96,8 @@ def _answer(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
 def _length(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
     right, wrong, budget, floor = p["per_token_correct"], p["per_token_wrong"], p["budget"], p["floor"]
     within = max(floor, 0.0)
-    return [within if x[5] <= budget else max(floor, (right if (x[0] and c) else wrong) * (x[5] - budget)) + 0.0
+    return [within if x[5] <= budget else (v if (v := (right if (x[0] and c) else wrong) * (x[5] - budget)) > floor
+                                          else floor) + 0.0
             for x, c in zip(parsed, correct)]
 
 
@@ -178,7 +180,7 @@ class RewardDispatcher:
     def __init__(
         self,
         count_tokens: Callable[[str], int] | None = None,
-        on_batch: Callable[[list[CompletionRecord], float], None] | None = None,
+        on_batch: Callable[[RecordBatch, float], None] | None = None,
         length_budget: float = DEFAULT_LENGTH_BUDGET,
         rambling_factor: float = DEFAULT_RAMBLING_FACTOR,
     ) -> None:
@@ -202,7 +204,7 @@ class RewardDispatcher:
         answers: Sequence[str] | None,
         domains: Sequence[str] | None,
         reward_set: Sequence[RewardSpec] | ActiveRewardSet = (),
-    ) -> list[CompletionRecord]:
+    ) -> RecordBatch:
         """Parse and score completions into records (the reward call, and held-out evaluation)."""
         active = reward_set if isinstance(reward_set, ActiveRewardSet) else ActiveRewardSet(reward_set, self.length_budget)
         records, _ = self._score(active, completions, answers, domains)
@@ -225,53 +227,35 @@ class RewardDispatcher:
     def _score(
         self, active: ActiveRewardSet, completions: Sequence[str], answers: Sequence[str] | None,
         domains: Sequence[str] | None,
-    ) -> tuple[list[CompletionRecord], dict[str, Column]]:
+    ) -> tuple[RecordBatch, dict[str, Column]]:
         count = self.count_tokens
-        texts = completions if all(type(t) is str for t in completions) else [str(t) for t in completions]
+        texts = completions if all(map(isinstance, completions, repeat(str))) else [str(t) for t in completions]
         n = len(texts)
         golds = answers if answers is not None else repeat("", n)
         kinds = domains if domains is not None else [DEFAULT_DOMAIN] * n
         # GRPO groups repeat completions (a confident model answers one text four times): each distinct
-        # (text, gold, domain) is parsed, graded and recorded once, and its record object is shared
-        slots: dict[tuple[str, str, str], int] = {}
-        index: list[int] = []
-        unique: list[tuple[str, str, str]] = []
-        for key in zip(texts, golds, kinds):
-            slot = slots.get(key)
-            if slot is None:
-                slot = slots[key] = len(unique)
-                unique.append(key)
-            index.append(slot)
+        # (text, gold, domain) is parsed, graded and judged for hallucination once, then spread back
+        keys = list(zip(texts, golds, kinds))
+        unique = list(dict.fromkeys(keys))
         parsed = [parse_fields(t, count) for t, _, _ in unique]
         correct: list[bool | None] = [
             None if not gold else (x[1] == gold or (bool(x[1]) and answer_is_correct(x[1], gold, kind)))
             for x, (_, gold, kind) in zip(parsed, unique)
         ]
-        names = active.names
-        distinct = {name: reward_column(name, params, parsed, correct) for name, params in zip(names, active.params)}
-        rows = zip(*(distinct[name] for name in names)) if names else repeat((), len(unique))
+        hallucinated = [c is False and not x[4] and bool(x[1]) and unsupported_by_reasoning(x[1], x[2])
+                        for x, c in zip(parsed, correct)]
+        if len(unique) < n:
+            slot = {key: i for i, key in enumerate(unique)}
+            index = [slot[key] for key in keys]
+            parsed, correct, hallucinated = ([column[i] for i in index] for column in (parsed, correct, hallucinated))
+        columns = {name: reward_column(name, params, parsed, correct) for name, params in zip(active.names, active.params)}
         limit = self.rambling_factor * active.budget
-        made = [
-            new_record(
-                kind,
-                x[0],
-                bool(x[1]),
-                x[4],
-                x[5],
-                x[3] > 0 or x[5] > limit,
-                c,
-                c is False and not x[4] and bool(x[1]) and unsupported_by_reasoning(x[1], x[2]),
-                x[6],
-                hash(t),
-                dict(zip(names, row)),
-            )
-            for (t, _, kind), x, c, row in zip(unique, parsed, correct, rows)
-        ]
-        if len(unique) == n:
-            return made, distinct
-        records = [made[i] for i in index]
-        columns = {name: [column[i] for i in index] for name, column in distinct.items()}
-        return records, columns
+        strict, answers, _, outside, refused, lengths, empty = (
+            map(list, zip(*parsed)) if parsed else ([] for _ in range(7)))
+        rambling = [chars > 0 or length > limit for chars, length in zip(outside, lengths)]
+        batch = RecordBatch(list(kinds), strict, list(map(bool, answers)), refused, lengths, rambling, correct,
+                            hallucinated, empty, list(map(hash, texts)), columns)
+        return batch, columns
 
 
 def _kwarg_column(kwargs: Mapping[str, object], key: str, n: int) -> list[str] | None:

@@ -111,3 +111,33 @@ def test_a_rejected_request_is_logged_with_its_fields(tmp_path: Path) -> None:
     entry = captured[0]
     assert entry["log_level"] == "warning" and entry["seq"] == seq and "uid 4242" in entry["problem"]
     assert logs.missing_fields(entry) == frozenset()
+
+
+SPEAKER = """
+import sys
+from autocurriculum import logs
+logs.survive_unwritable_output()
+for _ in range(100):
+    print("x" * 99)  # 100 bytes a line
+sys.stderr.write(f"lost {logs.lost_output_bytes()}")
+"""
+
+
+@pytest.mark.parametrize("survive, expected_exit", [(True, 0), (False, 1)])
+def test_output_that_cannot_be_written_is_dropped_and_counted_not_raised(tmp_path: Path, survive: bool,
+                                                                         expected_exit: int) -> None:
+    """stdout on a file at its size limit (a full disk): the process goes on and reports what it lost."""
+    import resource
+    import subprocess
+    import sys
+
+    code = SPEAKER if survive else SPEAKER.replace("logs.survive_unwritable_output()", "pass")
+    with open(tmp_path / "out.txt", "w") as out:
+        result = subprocess.run([sys.executable, "-c", code], stdout=out, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000)))
+    assert (tmp_path / "out.txt").stat().st_size == 1000
+    assert result.returncode == expected_exit, result.stderr[-2000:]
+    if survive:
+        assert result.stderr == f"lost {100 * 100 - 1000}"
+    else:  # without it, the first print past the limit raises out of the program
+        assert "OSError: [Errno 27] File too large" in result.stderr

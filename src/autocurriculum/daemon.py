@@ -277,6 +277,7 @@ class Daemon:
             phase=self.plan[self.state.plan_step].phase,
             done=self.done,
             stopped=self.stop_requested.is_set(),
+            lost_output_bytes=logs.lost_output_bytes(),  # output a full disk would not take
         )
         return exit_code
 
@@ -496,6 +497,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`autocurriculum run POLICY [--run-dir DIR] [--resume]`."""
     from autocurriculum import logs
 
+    logs.survive_unwritable_output()
     logs.configure()
     try:
         policy = load(Path(args.policy), overrides=getattr(args, "set", None) or ())

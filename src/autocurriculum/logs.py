@@ -9,7 +9,9 @@ logged without one of its fields is not dropped and does not crash the run: it g
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Final, TextIO
@@ -90,6 +92,63 @@ def configure(json: bool | None = None, level: int = logging.INFO, stream: TextI
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
+
+
+class _DroppingWriter(io.RawIOBase):
+    """A file descriptor whose failed writes are counted and dropped instead of raised."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self.fd = fd
+        self.lost_bytes = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self.fd)
+
+    def write(self, data: Any) -> int:  # type: ignore[override]
+        try:
+            return os.write(self.fd, data)
+        except OSError:
+            self.lost_bytes += len(data)
+            return len(data)
+
+
+_writers: list[_DroppingWriter] = []
+
+
+def survive_unwritable_output() -> None:
+    """Make stdout and stderr drop what cannot be written instead of raising.
+
+    Why: a daemon's output often goes to a file on the disk it trains on. When that disk fills (or
+    the file reaches a size limit), every print and log line raises OSError, and an exception from a
+    log call in the middle of a checkpoint's error handling killed the run with exit 1 and no
+    message. Training state matters more than a log line: the lines are dropped and counted
+    (`lost_output_bytes`, reported in `run_finished`), and a full disk still ends the run with the
+    checkpoint's own error and exit code. The writers sit under Python's buffers, so nothing is left
+    pending that would fail again when the interpreter flushes at exit.
+    """
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # no descriptor (a test's capture): leave it
+            continue
+        writer = _DroppingWriter(fd)
+        _writers.append(writer)
+        stream.flush()
+        setattr(sys, name, io.TextIOWrapper(io.BufferedWriter(writer), encoding=stream.encoding,
+                                            errors="backslashreplace", line_buffering=True))
+
+
+def lost_output_bytes() -> int:
+    """Bytes of stdout/stderr output dropped because they could not be written."""
+    return sum(writer.lost_bytes for writer in _writers)
 
 
 def get_logger(name: str) -> Any:  # a structlog BoundLogger

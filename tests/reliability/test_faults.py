@@ -96,6 +96,36 @@ def test_a_full_disk_while_checkpointing_is_a_clear_error_and_damages_no_checkpo
     assert len(dp.lines(run_dir / "metrics.jsonl")) == 8  # training went on
 
 
+def test_a_disk_that_fills_mid_run_under_the_daemons_own_output_keeps_the_good_checkpoint(reference: Path,
+                                                                                       tmp_path: Path) -> None:
+    """The file limit falls on a running daemon after a good checkpoint, and its output file is on the same "disk".
+
+    Orbax's failing save fills the output with tracebacks until that file reaches the limit too; a
+    print or log line that cannot be written used to raise from the checkpoint's error handling and
+    end the run with exit 1. Now the lost output is dropped and the run ends as a full disk should.
+    """
+    run_dir = tmp_path / "fills"
+    limit = 30_000  # as above: metrics lines fit, a checkpoint does not
+    process = dp.start(run_dir, "run.max_steps=10", "run.checkpoint_every=5")
+    try:
+        good = run_dir / "checkpoints" / "step_00000005"
+        deadline = time.monotonic() + 600
+        while not good.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (limit, limit))
+        code = dp.finish(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = next(run_dir.parent.glob("fills.run.*.log"))
+    assert output.stat().st_size == limit  # the daemon's own output did fill up: the case under test
+    assert code == 74, output.read_text()[-3000:]
+    store = CheckpointStore(run_dir, keep=3)
+    assert [c.step for c in store.all()] == [5] and store.verify(store.all()[0]) is None  # the good one, whole
+    assert not list((run_dir / "checkpoints").glob(".tmp*"))
+    assert [r["step"] for r in dp.lines(run_dir / "metrics.jsonl")] == list(range(1, 11))  # training went on
+
+
 @pytest.mark.parametrize("content, expected", [
     ('{"question": "q", "answer": "#### 1"}\n{broken\n', "train.jsonl:2: not a JSON line"),
     ('{"question": "q", "answer": "no marker"}\n', "####"),

@@ -1,4 +1,4 @@
-"""The per-step roll-up: every metric from hand-built records, Tunix's GRPO advantage, the fast record."""
+"""The per-step roll-up: every metric from hand-built records, Tunix's GRPO advantage, the columnar batch."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from autocurriculum.observation import (
     RecordBatch,
     StepObservation,
     grpo_advantages,
-    new_record,
     summarize,
 )
 
@@ -183,21 +182,7 @@ def test_grpo_advantages_rejects_groups_that_do_not_fit() -> None:
         grpo_advantages([1.0, 2.0, 3.0], 4)
 
 
-# ---------------------------------------------------------------- the fast record and the JSON form
-
-FIELDS = st.tuples(st.text(max_size=5), st.booleans(), st.booleans(), st.booleans(), st.integers(0, 10**6),
-                   st.booleans(), st.none() | st.booleans(), st.booleans(), st.booleans(), st.integers(),
-                   st.dictionaries(st.text(max_size=5), st.floats(allow_nan=False), max_size=3))
-
-
-@settings(max_examples=100, deadline=None)
-@given(FIELDS)
-def test_new_record_is_the_constructors_record(fields: tuple) -> None:
-    fast = new_record(*fields)
-    assert fast == CompletionRecord(*fields) and type(fast) is CompletionRecord
-    with pytest.raises(AttributeError):
-        fast.domain = "other"  # type: ignore[misc]
-
+# ---------------------------------------------------------------- the JSON form
 
 def test_observation_survives_json() -> None:
     obs = summarize(4, [record(rewards={"r": 1.0}), record(correct=False, rewards={"r": 0.0})], group_size=2)

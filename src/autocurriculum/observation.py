@@ -2,9 +2,9 @@
 
 The reward call is the only place completions are seen, so the reward dispatcher turns each
 completion into one `CompletionRecord` (held as columns in a `RecordBatch`); `summarize` rolls a
-batch of them up into one `StepObservation`. Everything downstream (controller, exporter, metrics log, replay) reads these
-names and nothing else, so a metric is spelt the same in a policy criterion, a Prometheus series
-and a dashboard panel.
+batch of them up into one `StepObservation`. Everything downstream (controller, exporter, metrics
+log, replay) reads these names and nothing else, so a metric is spelt the same in a policy
+criterion, a Prometheus series and a dashboard panel.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import and_, attrgetter, is_, is_not
 from typing import Final
@@ -100,39 +100,6 @@ class CompletionRecord:
     def total_reward(self) -> float:
         """The summed reward as Tunix computes it (nansum over the reward functions)."""
         return math.fsum(v for v in self.rewards.values() if math.isfinite(v))
-
-
-_RECORD_SETTERS: Final = tuple(getattr(CompletionRecord, f.name).__set__ for f in fields(CompletionRecord))
-(_set_domain, _set_contract_ok, _set_extracted, _set_refused, _set_length_tokens, _set_rambling, _set_correct,
- _set_hallucination, _set_empty, _set_text_hash, _set_rewards) = _RECORD_SETTERS
-
-
-def new_record(
-    domain: str, contract_ok: bool, extracted: bool, refused: bool, length_tokens: int, rambling: bool,
-    correct: bool | None, hallucination: bool, empty: bool, text_hash: int, rewards: Mapping[str, float],
-) -> CompletionRecord:
-    """`CompletionRecord(...)` with every field given, built twice as fast for the reward hot path.
-
-    A frozen dataclass's generated __init__ sets each field through `object.__setattr__`; this
-    sets the same slots through their descriptors directly. The result is an ordinary, equal,
-    still-frozen record (tests compare it with the constructor's).
-    """
-    record = _new_object(CompletionRecord)
-    _set_domain(record, domain)
-    _set_contract_ok(record, contract_ok)
-    _set_extracted(record, extracted)
-    _set_refused(record, refused)
-    _set_length_tokens(record, length_tokens)
-    _set_rambling(record, rambling)
-    _set_correct(record, correct)
-    _set_hallucination(record, hallucination)
-    _set_empty(record, empty)
-    _set_text_hash(record, text_hash)
-    _set_rewards(record, rewards)
-    return record
-
-
-_new_object = object.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +222,7 @@ class RecordBatch(Sequence[CompletionRecord]):
     def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        return new_record(
+        return CompletionRecord(
             self.domain[index], self.contract_ok[index], self.extracted[index], self.refused[index],
             self.length_tokens[index], self.rambling[index], self.correct[index], self.hallucination[index],
             self.empty[index], self.text_hash[index],
@@ -283,7 +250,7 @@ class RecordBatch(Sequence[CompletionRecord]):
         if len(batches) == 1:
             return batches[0]
         names = dict.fromkeys(name for batch in batches for name in batch.rewards)
-        joined = [[] for _ in range(10)]  # type: list[list]
+        joined: list[list[object]] = [[] for _ in range(10)]  # the ten per-record columns
         for batch in batches:
             for column, part in zip(joined, (batch.domain, batch.contract_ok, batch.extracted, batch.refused,
                                              batch.length_tokens, batch.rambling, batch.correct, batch.hallucination,

@@ -32,8 +32,8 @@ Rambling, recorded per completion: text outside the tags, or a length over `ramb
 `length_budget`, default 20 tokens): 60 tokens with the defaults.
 
 Speed: the batch path works on `contract.parse_fields` tuples, transposes them into the record
-columns in C (`zip(*parsed)`) and never builds a per-completion object; `benchmarks/rewards.py` compares the whole pass with Tunix's own GSM8K
-reward functions on the same completions.
+columns in C (`zip(*parsed)`) and never builds a per-completion object; `benchmarks/rewards.py`
+compares the whole pass with Tunix's own GSM8K reward functions on the same completions.
 """
 
 from __future__ import annotations
@@ -248,12 +248,13 @@ class RewardDispatcher:
             slot = {key: i for i, key in enumerate(unique)}
             index = [slot[key] for key in keys]
             parsed, correct, hallucinated = ([column[i] for i in index] for column in (parsed, correct, hallucinated))
-        columns = {name: reward_column(name, params, parsed, correct) for name, params in zip(active.names, active.params)}
+        columns = {name: reward_column(name, params, parsed, correct)
+                   for name, params in zip(active.names, active.params)}
         limit = self.rambling_factor * active.budget
-        strict, answers, _, outside, refused, lengths, empty = (
+        strict, extracted, _, outside, refused, lengths, empty = (
             map(list, zip(*parsed)) if parsed else ([] for _ in range(7)))
         rambling = [chars > 0 or length > limit for chars, length in zip(outside, lengths)]
-        batch = RecordBatch(list(kinds), strict, list(map(bool, answers)), refused, lengths, rambling, correct,
+        batch = RecordBatch(list(kinds), strict, list(map(bool, extracted)), refused, lengths, rambling, correct,
                             hallucinated, empty, list(map(hash, texts)), columns)
         return batch, columns
 

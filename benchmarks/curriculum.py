@@ -97,7 +97,7 @@ def regime_plan(regime: str, policy: Any, plan: tuple, budget: int) -> tuple:
     raise ValueError(f"unknown regime {regime!r} (choose from {', '.join(REGIMES)})")
 
 
-def run_child(regime: str, difficulty: str, seed: int, budget: int, out: Path) -> int:
+def run_child(regime: str, difficulty: str, seed: int, budget: int, out: Path, checkpoint_every: int = 0) -> int:
     """One run, in this process, through the real daemon."""
     from autocurriculum import evaluation, logs
     from autocurriculum.controller import ActionKind
@@ -105,7 +105,7 @@ def run_child(regime: str, difficulty: str, seed: int, budget: int, out: Path) -
     from autocurriculum.policy import expand_plan, load
 
     overrides = [*DIFFICULTIES[difficulty], f"run.seed={seed}", "run.data_seed=0", f"run.max_steps={budget}",
-                 f"run.checkpoint_every={budget}", "metrics.port=0", "eval.every=0"]
+                 f"run.checkpoint_every={checkpoint_every or budget}", "metrics.port=0", "eval.every=0"]
     policy = load(POLICY, overrides)
     if regime in ("fixed", "none"):  # no gates, so no guards and no rollbacks either
         policy = replace(policy, judgement=replace(policy.judgement, guards=()))
@@ -122,6 +122,9 @@ def run_child(regime: str, difficulty: str, seed: int, budget: int, out: Path) -
             action = decision.action
             if action.kind is ActionKind.DONE:  # keep training to the budget: same steps for every regime
                 self.terminal_done_at = self.terminal_done_at or self.step
+                return
+            if action.kind is ActionKind.RESTORE:  # a lasting collapse: the daemon's own restore
+                super()._apply(decision)
                 return
             if action.from_step == action.to_step:
                 return
@@ -293,11 +296,13 @@ def main() -> int:
     parser.add_argument("--regime", nargs="+", default=list(REGIMES), choices=list(REGIMES))
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "benchmark-curriculum")
     parser.add_argument("--report", type=Path, default=REPO / "docs" / "curriculum-benchmark")
+    parser.add_argument("--checkpoint-every", type=int, default=0,
+                        help="steps between checkpoints, which a collapse restore needs (default: only at the end)")
     parser.add_argument("--child", nargs=3, metavar=("REGIME", "DIFFICULTY", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         regime, difficulty, seed = args.child
-        return run_child(regime, difficulty, int(seed), args.budget, args.out)
+        return run_child(regime, difficulty, int(seed), args.budget, args.out, args.checkpoint_every)
 
     todo = []
     for seed in range(args.seeds):  # seed-major: an interrupted benchmark still covers every regime
@@ -320,7 +325,7 @@ def main() -> int:
             out.mkdir(parents=True, exist_ok=True)
             log = open(out / "output.log", "w")
             command = [sys.executable, __file__, "--child", regime, difficulty, str(seed), "--budget", str(args.budget),
-                       "--out", str(out)]
+                       "--out", str(out), "--checkpoint-every", str(args.checkpoint_every)]
             running.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()), job))
             print(f"[{time.monotonic() - started:6.0f} s] started {difficulty} {regime} seed {seed}", flush=True)
         for process, job in list(running):

@@ -246,6 +246,50 @@ def test_a_collapse_earlier_in_the_window_still_blocks() -> None:
     assert decision.reason is Reason.BLOCKED and "collapse" not in decision.evidence["alerts"]
 
 
+def collapse_run(policy: Policy, state: ControllerState, steps: int, **metrics: float) -> list:
+    decisions = []
+    for _ in range(steps):
+        decision = decide(policy, PLAN, state, obs(**{"empty_completion_rate": 0.9, **metrics}))
+        decisions.append(decision)
+        state = decision.state
+    return decisions
+
+
+def test_a_lasting_collapse_restores_the_checkpoint_before_it_then_holds() -> None:
+    patience, limit = POLICY.judgement.collapse_patience, POLICY.judgement.max_restores
+    start = settled(3)
+    decisions = collapse_run(POLICY, start, patience * (limit + 1))
+    kinds = [d.action.kind for d in decisions]
+    restores = [i for i, kind in enumerate(kinds) if kind is ActionKind.RESTORE]
+    assert restores == [patience * (k + 1) - 1 for k in range(limit)]  # after each `patience` collapsed steps
+    first = decisions[restores[0]]
+    assert first.reason is Reason.COLLAPSE_RESTORE
+    assert first.action.before_step == start.step + 1  # the step the collapse began at
+    assert first.action.from_step == first.action.to_step == 3 and first.action.factor is Factor.NONE
+    assert first.state.steps_in_step == 0 and not first.state.windows and first.state.restores == 1
+    assert first.to_json()["before_step"] == start.step + 1
+    assert decisions[restores[1]].action.before_step == start.step + patience + 1
+    last = decisions[-1]
+    assert last.action.kind is ActionKind.HOLD and last.reason is Reason.COLLAPSE_LIMIT_HOLD
+    assert last.state.hold and f"max_restores {limit}" in last.state.hold_reason
+    assert all(d.action.kind is ActionKind.NONE for i, d in enumerate(decisions[:-1]) if i not in restores)
+
+
+def test_a_clean_step_ends_the_collapse_streak() -> None:
+    patience = POLICY.judgement.collapse_patience
+    state = collapse_run(POLICY, settled(3), patience - 1)[-1].state
+    state = decide(POLICY, PLAN, state, obs()).state
+    assert state.collapse_streak == 0
+    assert all(d.action.kind is not ActionKind.RESTORE for d in collapse_run(POLICY, state, patience - 1))
+
+
+def test_no_restore_while_held_or_when_disabled() -> None:
+    held = replace(settled(3), hold=True, hold_reason="operator")
+    assert all(d.action.kind is ActionKind.NONE for d in collapse_run(POLICY, held, 12))
+    never = replace(POLICY, judgement=replace(POLICY.judgement, collapse_patience=0))
+    assert all(d.action.kind is ActionKind.NONE for d in collapse_run(never, settled(3), 12))
+
+
 def test_nonfinite_rewards_are_counted_never_judged() -> None:
     state = settled(0)
     decision = decide(POLICY, PLAN, state, obs(nonfinite=3))
@@ -549,6 +593,11 @@ def test_the_rules_hold_for_any_observations_and_operator_inputs(sequence) -> No
                 assert before.steps_in_step + 1 >= SETTLE
         if decision.reason is Reason.ROLLBACK_REGRESSION:
             assert not before.hold and action.to_step == action.from_step - 1
+        if action.kind is ActionKind.RESTORE:  # only after a collapse that lasted, never while held
+            assert not before.hold and before.collapse_streak + 1 >= POLICY.judgement.collapse_patience
+            assert before.restores < POLICY.judgement.max_restores and action.before_step <= after.step
+            assert metrics["empty_completion_rate"] >= COLLAPSE_EMPTY_RATE or (
+                metrics["distinct_completion_ratio"] < collapse_distinct_floor(POLICY))
         if action.kind is ActionKind.DONE:
             assert PLAN[after.plan_step].exit_gate is ExitGate.TERMINAL
         # no new domains and no phase 3 before phase 1's criteria held, whoever asked

@@ -53,6 +53,7 @@ def test_base_policy_maps_every_section_onto_its_dataclass() -> None:
     assert policy.model.warm_start.steps == 100
     assert (policy.training.mesh_fsdp, policy.training.mesh_tp) == (1, 1)
     assert policy.metrics.port == 9464 and policy.judgement.settle_steps == 5
+    assert (policy.judgement.collapse_patience, policy.judgement.max_restores) == (5, 2)  # the defaults
     assert [(g.metric, g.higher_is_better) for g in policy.judgement.guards] == [
         ("extraction_rate", True), ("refusal_rate", False)]
     assert policy.eval.sources == ("arithmetic_test",)

@@ -24,6 +24,11 @@ Rules enforced whatever the inputs (property-tested in tests/test_controller.py)
   consecutive regressed windows roll the switch back, and a step rolled back `max_rollbacks` times
   is not entered again automatically: the run holds and says why. Operator moves are not judged:
   the operator has taken responsibility for them;
+- a collapse that lasts `collapse_patience` consecutive steps (empty or identical completions: a
+  collapsed model gets equal rewards, so GRPO has no gradient to climb out with) asks the daemon to
+  restore the newest checkpoint taken before the collapse began (`restore_checkpoint`, plan step
+  unchanged, windows restarted as after a switch), at most `max_restores` times in a run; then the
+  run holds and says why. A hold stops restores too;
 - a plan step that used up its `max_steps` holds (once per visit, with an alert) or advances with
   reason step_budget_exhausted, as its policy says;
 - operator requests are inputs, applied exactly once in sequence order; a request whose seq is not
@@ -77,6 +82,7 @@ class ActionKind(StrEnum):
     SWAP_DATA = "swap_data"
     SWAP_REWARDS = "swap_rewards"
     ROLLBACK = "rollback"
+    RESTORE = "restore_checkpoint"  # weights and optimizer from before a collapse; the plan step stays
     HOLD = "hold"
     RESUME = "resume"
     DONE = "done"
@@ -95,6 +101,8 @@ class Reason(StrEnum):
     OPERATOR_RESUME = "operator_resume"
     ROLLBACK_REGRESSION = "rollback_regression"
     ROLLBACK_LIMIT_HOLD = "rollback_limit_hold"
+    COLLAPSE_RESTORE = "collapse_restore"
+    COLLAPSE_LIMIT_HOLD = "collapse_restore_limit_hold"
     BUDGET_EXHAUSTED = "step_budget_exhausted"
     BUDGET_HOLD = "step_budget_exhausted_hold"
     PHASE1_NOT_DONE = "phase1_criteria_never_held"
@@ -112,6 +120,7 @@ class Action:
     from_step: int
     to_step: int
     factor: Factor = Factor.NONE
+    before_step: int = 0  # RESTORE: restore a checkpoint taken before this (controller) step
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +178,9 @@ class ControllerState:
     done: bool = False
     budget_alerted: bool = False  # the budget hold fired in this visit of the plan step
     nonfinite_total: int = 0  # reward values that were NaN or infinite, over the run
+    collapse_streak: int = 0  # consecutive collapsed steps up to now
+    collapse_began: int = 0  # the step (decide() call) at which the current streak began
+    restores: int = 0  # checkpoints restored after a collapse, over the run
     history: tuple[Transition, ...] = ()
 
     def to_json(self) -> dict[str, object]:
@@ -196,6 +208,9 @@ class ControllerState:
             "done": self.done,
             "budget_alerted": self.budget_alerted,
             "nonfinite_total": self.nonfinite_total,
+            "collapse_streak": self.collapse_streak,
+            "collapse_began": self.collapse_began,
+            "restores": self.restores,
             "history": [[t.step, t.from_step, t.to_step, t.kind, t.reason] for t in self.history],
         }
 
@@ -243,6 +258,9 @@ class ControllerState:
                 done=bool(data["done"]),
                 budget_alerted=bool(data["budget_alerted"]),
                 nonfinite_total=int(data["nonfinite_total"]),  # type: ignore[call-overload]
+                collapse_streak=int(data.get("collapse_streak", 0)),  # type: ignore[call-overload]
+                collapse_began=int(data.get("collapse_began", 0)),  # type: ignore[call-overload]
+                restores=int(data.get("restores", 0)),  # type: ignore[call-overload]
                 history=history,
             )
         except (KeyError, TypeError, ValueError, IndexError) as error:
@@ -258,7 +276,7 @@ class Decision:
     operator_results: tuple[OperatorResult, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "action": self.action.kind.value,
             "reason": self.reason.value,
             "from_step": self.action.from_step,
@@ -266,6 +284,9 @@ class Decision:
             "factor": self.action.factor.value,
             "evidence": dict(self.evidence),
         }
+        if self.action.kind is ActionKind.RESTORE:
+            out["before_step"] = self.action.before_step
+        return out
 
 
 def initial_state(plan: Plan) -> ControllerState:
@@ -606,8 +627,10 @@ def decide(
     if not in_grace and eval_observation is not None:
         eval_windows = _push(eval_windows, eval_window_sizes(plan), eval_observation.metrics)
         eval_values = {**eval_values, **{k: v for k, v in eval_observation.metrics.items() if math.isfinite(v)}}
+    streak = state.collapse_streak + 1 if ALERT_COLLAPSE in alerts else 0
     state = replace(state, step=state.step + 1, steps_in_step=steps_in, windows=windows, eval_windows=eval_windows,
-                    eval_values=eval_values, nonfinite_total=state.nonfinite_total + observation.nonfinite)
+                    eval_values=eval_values, nonfinite_total=state.nonfinite_total + observation.nonfinite,
+                    collapse_streak=streak, collapse_began=state.step + 1 if streak == 1 else state.collapse_began)
     here = state.plan_step
     evidence: dict[str, object] = {"steps_in_step": steps_in}
     results: list[OperatorResult] = []
@@ -683,6 +706,10 @@ def _automatic(policy: Policy, plan: Plan, state: ControllerState, in_grace: boo
         alerts.append(ALERT_BUDGET)
     if state.done:
         return state, stay, Reason.DONE
+    if judging.collapse_patience and state.collapse_streak >= judging.collapse_patience and not state.hold:
+        evidence["collapse"] = {"streak": state.collapse_streak, "began": state.collapse_began,
+                                "restores": state.restores, "max_restores": judging.max_restores}
+        return _restore(policy, state)
     if in_grace:
         return state, stay, Reason.GRACE
     if unjudgeable:  # no verdict of any kind (switch, rollback, judgement window) rests on this step
@@ -752,6 +779,25 @@ def _automatic(policy: Policy, plan: Plan, state: ControllerState, in_grace: boo
                         hold_reason=f"plan step {here + 1} ({current.label}) used its budget of {current.max_steps} steps")
         return state, Action(ActionKind.HOLD, here, here), Reason.BUDGET_HOLD
     return state, stay, Reason.REGRESSION_PENDING if regression_pending else Reason.WAITING
+
+
+def _restore(policy: Policy, state: ControllerState) -> tuple[ControllerState, Action, Reason]:
+    """Restore the last checkpoint before a lasting collapse, or hold once the restores are used up."""
+    here = state.plan_step
+    limit = policy.judgement.max_restores
+    if state.restores >= limit:
+        state = replace(state, hold=True, collapse_streak=0,
+                        hold_reason=f"the model collapsed for {state.collapse_streak} steps from step "
+                                    f"{state.collapse_began} after {state.restores} restore(s) (max_restores {limit}); "
+                                    "resume to let it go on, or change the policy and restart from a checkpoint")
+        return state, Action(ActionKind.HOLD, here, here), Reason.COLLAPSE_LIMIT_HOLD
+    kind, reason = ActionKind.RESTORE, Reason.COLLAPSE_RESTORE
+    state = replace(
+        state, steps_in_step=0, windows={}, eval_windows={}, eval_values={}, judgement=None, collapse_streak=0,
+        restores=state.restores + 1,
+        history=state.history + (Transition(state.step, here, here, kind.value, reason.value),),
+    )
+    return state, Action(kind, here, here, Factor.NONE, before_step=state.collapse_began), reason
 
 
 def _advance(policy: Policy, plan: Plan, state: ControllerState, why: Reason) -> tuple[ControllerState, Action, Reason]:

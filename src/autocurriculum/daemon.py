@@ -58,6 +58,7 @@ class Daemon:
         self._dispatch_seconds = 0.0
         self._last_boundary = time.monotonic()
         self._pending_eval: StepObservation | None = None
+        self._restore_before: int | None = None  # a collapse restore waiting for the segment to end
         self._batch_ids: list[str] = []
         self.phase_steps: dict[str, int] = {}
         self.transitions: list[dict[str, object]] = []
@@ -261,6 +262,8 @@ class Daemon:
                 end = min(end, (self.step // eval_every + 1) * eval_every)
             self._ensure_signal_handlers()
             self.session.train(self._segment(end))
+            if self._restore_before is not None:  # between segments: nothing in flight
+                self._restore_weights()
             final = self.done or self.stop_requested.is_set() or self.step >= self.max_steps
             if self.step % every == 0 or final:
                 saved = self._checkpoint()
@@ -298,7 +301,7 @@ class Daemon:
                                        error=f"{type(error).__name__}: {error}")
                     self.failed = True
                     self.stop_requested.set()
-            if self.done or self.stop_requested.is_set() or self.step >= end:
+            if self.done or self.stop_requested.is_set() or self.step >= end or self._restore_before is not None:
                 return
             items = self.stream.next_batch(batch_size)
             self.step += 1
@@ -389,6 +392,9 @@ class Daemon:
         if action.kind is ActionKind.DONE:
             self.done = True
             return
+        if action.kind is ActionKind.RESTORE:  # done when the segment has ended (`_restore_weights`)
+            self._restore_before = action.before_step
+            return
         if action.from_step == action.to_step:
             return
         target = self.plan[action.to_step]
@@ -424,6 +430,33 @@ class Daemon:
             logs.CHECKPOINT_SAVED, step=self.step, path=str(checkpoint.path), seconds=round(time.monotonic() - started, 3)
         )
         return True
+
+    def _restore_weights(self) -> None:
+        """Load model and optimizer from the newest whole checkpoint taken before the collapse began.
+
+        The controller's state, the data stream and the logs go on from here (nothing is replayed):
+        only the weights go back, and training continues on new batches.
+        """
+        from autocurriculum import logs
+
+        before, self._restore_before = self._restore_before, None
+        assert before is not None
+        for candidate in self.checkpoints.all():  # newest first
+            if candidate.step >= before:
+                continue
+            problem = self.checkpoints.verify(candidate)
+            if problem is None:
+                try:
+                    self.session.restore(candidate.model_dir)
+                except Exception as error:  # an Orbax failure on a verified copy: try an older one
+                    problem = f"restore failed: {type(error).__name__}: {error}"
+            if problem is None:
+                self.log.warning(logs.WEIGHTS_RESTORED, step=self.step, checkpoint=candidate.step,
+                                 path=str(candidate.path), collapse_began=before)
+                return
+            self.log.warning(logs.CHECKPOINT_FALLBACK, step=candidate.step, path=str(candidate.path), problem=problem)
+        self.log.error(logs.ALERT, alert="restore_unavailable", step=self.step,
+                       error=f"no whole checkpoint before step {before}: training goes on from the collapsed weights")
 
     def _evaluate(self) -> None:
         """Held-out evaluation between segments; its figures join the next step's observation."""

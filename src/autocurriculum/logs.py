@@ -29,6 +29,7 @@ REQUEST_REJECTED: Final = "request_rejected"
 CHECKPOINT_SAVED: Final = "checkpoint_saved"
 CHECKPOINT_FAILED: Final = "checkpoint_failed"
 CHECKPOINT_FALLBACK: Final = "checkpoint_fallback"
+WEIGHTS_RESTORED: Final = "weights_restored"
 EPOCH_STARTED: Final = "epoch_started"
 ALERT: Final = "alert"
 EVALUATED: Final = "evaluated"
@@ -47,6 +48,7 @@ REQUIRED_FIELDS: Final[Mapping[str, frozenset[str]]] = {
     CHECKPOINT_SAVED: frozenset({"step", "path", "seconds"}),
     CHECKPOINT_FAILED: frozenset({"step", "error"}),
     CHECKPOINT_FALLBACK: frozenset({"step", "path", "problem"}),
+    WEIGHTS_RESTORED: frozenset({"step", "checkpoint", "path", "collapse_began"}),
     EPOCH_STARTED: frozenset({"source", "epoch"}),
     ALERT: frozenset({"alert", "step"}),
     EVALUATED: frozenset({"step", "items"}),

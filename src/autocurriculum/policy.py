@@ -320,6 +320,8 @@ class JudgementSpec:
     judge_steps: int = 30  # how long after the grace period a switch stays under judgement
     max_rollbacks: int = 2  # per plan step; then hold and say why
     settle_steps: int = 10  # minimum steps in an intermediate (split) step before its second half
+    collapse_patience: int = 5  # consecutive collapsed steps before restoring the last checkpoint before it; 0: never
+    max_restores: int = 2  # restores in a run; a collapse after that holds and says why
 
 
 @dataclass(frozen=True, slots=True)
@@ -679,6 +681,8 @@ def _parse_judgement(root: _Table) -> JudgementSpec:
         judge_steps=t.integer("judge_steps", d.judge_steps),
         max_rollbacks=t.integer("max_rollbacks", d.max_rollbacks, minimum=0),
         settle_steps=t.integer("settle_steps", d.settle_steps),
+        collapse_patience=t.integer("collapse_patience", d.collapse_patience, minimum=0),
+        max_restores=t.integer("max_restores", d.max_restores, minimum=0),
     )
     t.finish()
     return spec

@@ -167,6 +167,8 @@ CASES: tuple[BadCase, ...] = (
             "judgement.guards[0].metric", "extractoin_rate", "did you mean 'extraction_rate'?"),
     BadCase("guard on a metric that is not a rate", swap('{ metric = "extraction_rate", max_drop', '{ metric = "mean_length_tokens", max_drop'),
             "judgement.guards[0].metric", "mean_length_tokens", "a guard watches a known rate metric"),
+    BadCase("negative collapse patience", swap("[judgement]\nsettle_steps = 5", "[judgement]\nsettle_steps = 5\ncollapse_patience = -2"),
+            "judgement.collapse_patience", -2, "must be >= 0"),
     BadCase("unknown eval source", swap('sources = ["arithmetic_test"]', 'sources = ["arithmetic_tset"]'),
             "eval.sources[0]", "arithmetic_tset", "did you mean 'arithmetic_test'?"),
     # --- the curriculum's rules

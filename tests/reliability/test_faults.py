@@ -190,6 +190,34 @@ def _scrape_alert(port: int, alert: str) -> float | None:
     return float(found.group(1)) if found else None
 
 
+def test_a_lasting_collapse_restores_the_checkpoint_before_it_then_holds(tmp_path: Path) -> None:
+    """Batches 9-20 look collapsed (empty completions); checkpoints every 4 steps; one restore allowed."""
+    run_dir = tmp_path / "collapse"
+    run_dir.mkdir()
+    with open(tmp_path / "collapse.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("collapse_daemon.py")), "9", "20", "run", str(dp.E2E_POLICY),
+             "--run-dir", str(run_dir), "--set", "run.max_steps=30", "--set", "run.checkpoint_every=4",
+             "--set", "judgement.max_restores=1"],
+            stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+        try:
+            code = dp.finish(process)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    output = (tmp_path / "collapse.log").read_text()
+    assert code == 0, output[-3000:]
+    moves = [(t["step"], t["action"], t["reason"]) for t in dp.lines(run_dir / "transitions.jsonl") if t["step"] >= 9]
+    patience = 5  # the default collapse_patience
+    assert moves[:2] == [(8 + patience, "restore_checkpoint", "collapse_restore"),  # collapsed steps 9-13
+                         (13 + patience, "hold", "collapse_restore_limit_hold")]  # collapsed again 14-18
+    restored = [line for line in output.splitlines() if '"weights_restored"' in line]
+    assert len(restored) == 1 and '"checkpoint": 8' in restored[0] and '"collapse_began": 9' in restored[0]
+    records = dp.lines(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in records] == list(range(1, 31))  # training went on, held
+    assert records[-1]["hold"] and "max_restores 1" in str(records[-1]["decision"]["evidence"].get("hold_reason"))
+
+
 def test_a_reward_returning_nan_for_100_steps_never_switches_alerts_and_the_run_continues(tmp_path: Path) -> None:
     run_dir = tmp_path / "nan"
     run_dir.mkdir()

@@ -179,9 +179,13 @@ class ControllerState:
     budget_alerted: bool = False  # the budget hold fired in this visit of the plan step
     nonfinite_total: int = 0  # reward values that were NaN or infinite, over the run
     collapse_streak: int = 0  # consecutive collapsed steps up to now
-    collapse_began: int = 0  # the step (decide() call) at which the current streak began
     restores: int = 0  # checkpoints restored after a collapse, over the run
     history: tuple[Transition, ...] = ()
+
+    @property
+    def collapse_began(self) -> int:
+        """The step (decide() call) at which the current collapse streak began, while it lasts."""
+        return self.step - self.collapse_streak + 1
 
     def to_json(self) -> dict[str, object]:
         judgement = self.judgement
@@ -209,7 +213,6 @@ class ControllerState:
             "budget_alerted": self.budget_alerted,
             "nonfinite_total": self.nonfinite_total,
             "collapse_streak": self.collapse_streak,
-            "collapse_began": self.collapse_began,
             "restores": self.restores,
             "history": [[t.step, t.from_step, t.to_step, t.kind, t.reason] for t in self.history],
         }
@@ -259,7 +262,6 @@ class ControllerState:
                 budget_alerted=bool(data["budget_alerted"]),
                 nonfinite_total=int(data["nonfinite_total"]),  # type: ignore[call-overload]
                 collapse_streak=int(data.get("collapse_streak", 0)),  # type: ignore[call-overload]
-                collapse_began=int(data.get("collapse_began", 0)),  # type: ignore[call-overload]
                 restores=int(data.get("restores", 0)),  # type: ignore[call-overload]
                 history=history,
             )
@@ -630,7 +632,7 @@ def decide(
     streak = state.collapse_streak + 1 if ALERT_COLLAPSE in alerts else 0
     state = replace(state, step=state.step + 1, steps_in_step=steps_in, windows=windows, eval_windows=eval_windows,
                     eval_values=eval_values, nonfinite_total=state.nonfinite_total + observation.nonfinite,
-                    collapse_streak=streak, collapse_began=state.step + 1 if streak == 1 else state.collapse_began)
+                    collapse_streak=streak)
     here = state.plan_step
     evidence: dict[str, object] = {"steps_in_step": steps_in}
     results: list[OperatorResult] = []
@@ -792,12 +794,13 @@ def _restore(policy: Policy, state: ControllerState) -> tuple[ControllerState, A
                                     "resume to let it go on, or change the policy and restart from a checkpoint")
         return state, Action(ActionKind.HOLD, here, here), Reason.COLLAPSE_LIMIT_HOLD
     kind, reason = ActionKind.RESTORE, Reason.COLLAPSE_RESTORE
+    began = state.collapse_began
     state = replace(
         state, steps_in_step=0, windows={}, eval_windows={}, eval_values={}, judgement=None, collapse_streak=0,
         restores=state.restores + 1,
         history=state.history + (Transition(state.step, here, here, kind.value, reason.value),),
     )
-    return state, Action(kind, here, here, Factor.NONE, before_step=state.collapse_began), reason
+    return state, Action(kind, here, here, Factor.NONE, before_step=began), reason
 
 
 def _advance(policy: Policy, plan: Plan, state: ControllerState, why: Reason) -> tuple[ControllerState, Action, Reason]:

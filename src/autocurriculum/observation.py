@@ -337,7 +337,7 @@ def _reward_columns(rewards: Mapping[str, RewardColumn], n: int) -> tuple[list[f
     if not columns:
         return [0.0] * n, {}, 0
     if not any(None in column for column in columns):
-        totals = list(map(sum, zip(*columns))) if len(columns) > 1 else list(map(float, columns[0]))
+        totals = list(map(sum, zip(*columns)))
         if math.isfinite(sum(totals)):  # every value present and finite: the fast path
             return totals, {name: sum(column) / n for name, column in rewards.items()}, 0  # type: ignore[arg-type]
     totals = [0.0] * n

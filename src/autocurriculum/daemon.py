@@ -21,11 +21,11 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from autocurriculum import runlog
-from autocurriculum.checkpoint import CheckpointError, CheckpointStore
+from autocurriculum.checkpoint import Checkpoint, CheckpointError, CheckpointStore
 from autocurriculum.observation import RecordBatch, StepObservation, summarize
 from autocurriculum.policy import Factor, Plan, Policy, PolicyError, expand_plan, load
 
@@ -188,21 +188,33 @@ class Daemon:
         for old in self.checkpoints.all():
             self.checkpoints.discard_after(old.step - 1)
 
-    def _restore(self) -> None:
-        from autocurriculum import controller, logs
+    def _load_newest_whole(self, candidates: Iterable[Checkpoint]) -> tuple[Checkpoint, dict[str, object]] | None:
+        """Load the model and optimizer of the first whole checkpoint of `candidates` (newest first).
 
-        for candidate in self.checkpoints.all():
+        A checkpoint that fails its manifest, its state or Orbax's restore is logged and set aside as
+        corrupt-*, and the next one is tried; None when none was whole.
+        """
+        from autocurriculum import logs
+
+        for candidate in candidates:
             problem = self.checkpoints.verify(candidate)
             if problem is None:
                 try:
                     state = candidate.read_state()
                     self.session.restore(candidate.model_dir)
+                    return candidate, state
                 except Exception as error:  # an Orbax or JSON failure on a verified copy: try older
                     problem = f"restore failed: {error}"
-            if problem is not None:
-                self.log.warning(logs.CHECKPOINT_FALLBACK, step=candidate.step, path=str(candidate.path), problem=problem)
-                candidate.path.rename(candidate.path.with_name(f"corrupt-{candidate.path.name}"))
-                continue
+            self.log.warning(logs.CHECKPOINT_FALLBACK, step=candidate.step, path=str(candidate.path), problem=problem)
+            candidate.path.rename(candidate.path.with_name(f"corrupt-{candidate.path.name}"))
+        return None
+
+    def _restore(self) -> None:
+        from autocurriculum import controller, logs
+
+        loaded = self._load_newest_whole(self.checkpoints.all())
+        if loaded is not None:
+            candidate, state = loaded
             self.step = int(state["step"])  # type: ignore[arg-type]
             self.state = controller.ControllerState.from_json(state["controller"])  # type: ignore[arg-type]
             self.stream.restore(state["stream"])  # type: ignore[arg-type]
@@ -441,22 +453,14 @@ class Daemon:
 
         before, self._restore_before = self._restore_before, None
         assert before is not None
-        for candidate in self.checkpoints.all():  # newest first
-            if candidate.step >= before:
-                continue
-            problem = self.checkpoints.verify(candidate)
-            if problem is None:
-                try:
-                    self.session.restore(candidate.model_dir)
-                except Exception as error:  # an Orbax failure on a verified copy: try an older one
-                    problem = f"restore failed: {type(error).__name__}: {error}"
-            if problem is None:
-                self.log.warning(logs.WEIGHTS_RESTORED, step=self.step, checkpoint=candidate.step,
-                                 path=str(candidate.path), collapse_began=before)
-                return
-            self.log.warning(logs.CHECKPOINT_FALLBACK, step=candidate.step, path=str(candidate.path), problem=problem)
-        self.log.error(logs.ALERT, alert="restore_unavailable", step=self.step,
-                       error=f"no whole checkpoint before step {before}: training goes on from the collapsed weights")
+        loaded = self._load_newest_whole(c for c in self.checkpoints.all() if c.step < before)
+        if loaded is None:
+            self.log.error(logs.ALERT, alert="restore_unavailable", step=self.step,
+                           error=f"no whole checkpoint before step {before}: training goes on from the collapsed weights")
+            return
+        checkpoint = loaded[0]
+        self.log.warning(logs.WEIGHTS_RESTORED, step=self.step, checkpoint=checkpoint.step, path=str(checkpoint.path),
+                         collapse_began=before)
 
     def _evaluate(self) -> None:
         """Held-out evaluation between segments; its figures join the next step's observation."""

@@ -129,6 +129,8 @@ def test_the_fast_paths_agree_with_the_plain_find_based_reading(text: str) -> No
         ("<reasoning>hmm</reasoning><answer></answer>", True),  # an empty answer dodges
         ("<reasoning>none of them fit</reasoning><answer>None</answer>", False),  # "None" can be a real answer
         ("The answer is 7. I can't believe it was that easy.", False),
+        ("I can  not help with that.", True),  # any spacing: "can\s+not"
+        ("I will\nnot answer that.", True),
         ("", False),  # a collapse, counted as empty, not a refusal
         (GOOD, False),
     ],

@@ -83,9 +83,9 @@ _in_order = re.compile(rf"{_BODY}(?:<reasoning>{_BODY}(</reasoning>)?)?{_BODY}(?
 
 REFUSAL_WINDOW: Final = 240  # characters of outside text judged for refusal (refusals open a reply)
 # A text reaches the refusal regex only when one of these substrings is present: every refusal
-# pattern contains one of them (a test checks the regex against the keywords).
-_REFUSAL_KEYWORDS: Final = ("cannot", "can't", "can not", "won't", "will not", "unable", "not able", "not allowed",
-                            "declin", "refus", "as an ai", "as an a.i.", "language model", "sorry", "apologi")
+# pattern contains one of them whatever its spacing ("can  not", "will\nnot"; a test checks the
+# regex against the keywords). Nine short scans, and a text with "not" in it pays for the regex.
+_REFUSAL_KEYWORDS: Final = ("not", "n't", "unable", "declin", "refus", "as an ", "language model", "sorry", "apologi")
 _REFUSAL = re.compile(
     r"\b(?:i|we)(?:\s+(?:cannot|can't|can\s+not|won't|will\s+not|must\s+decline|refuse)"
     r"|(?:\s+am|'m|\s+are|'re)\s+(?:unable|not\s+able|not\s+allowed))"

@@ -17,6 +17,7 @@ from autocurriculum.contract import (
     answer_is_correct,
     gold_from_gsm8k,
     is_hallucination,
+    judge,
     normalize_number,
     parse_completion,
     parse_fields,
@@ -280,3 +281,23 @@ def test_gold_without_the_marker_is_a_clear_error() -> None:
 ])
 def test_support_is_read_through_emoji_and_unicode(reasoning: str, unsupported: bool) -> None:
     assert contract.unsupported_by_reasoning("18", reasoning) is unsupported
+
+
+ANSWER_PIECES = st.sampled_from(["18", "-3", "1,800", "18.0", "3/4", "0.75", "$", " dollars", "Paris", "paris", "１８",
+                                 "I don't know", "", " ", "x", "18 or 19", ANSWER_SEPARATOR, "\n"])
+REASONING_PIECES = st.sampled_from(["18", "118", "18.5", "1,800", "0.75", "half", "Paris", " ", "🍎", "é", "１８",
+                                    "=", "-", ".", "3/4", "<<2*9=18>>"])
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(ANSWER_PIECES, max_size=4).map("".join), st.lists(ANSWER_PIECES, max_size=3).map("".join),
+       st.sampled_from(["math", "qa", "code"]), st.none() | st.lists(REASONING_PIECES, max_size=8).map("".join),
+       st.booleans())
+def test_judge_agrees_with_answer_is_correct_and_is_hallucination(
+    answer: str, gold: str, domain: str, reasoning: str | None, refused: bool
+) -> None:
+    extracted = answer.strip() or None
+    correct = None if not gold else (extracted == gold or (bool(extracted) and answer_is_correct(extracted or "", gold, domain)))
+    parsed = contract.ParsedCompletion(True, extracted, reasoning, 0, refused, 1, False)
+    assert judge(extracted, gold, domain, reasoning, refused) == (correct, is_hallucination(parsed, correct))
+

@@ -104,8 +104,7 @@ _EVASIVE = re.compile(
 _NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 _DIGITS: Final = frozenset("0123456789")
 _DIGITS_AND_POINT: Final = frozenset("0123456789.")
-_UNICODE_DIGIT = re.compile(r"(?![0-9])\d")  # a digit outside ASCII (e.g. fullwidth): the slow path reads it
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")  # a decimal among these (e.g. fullwidth): the slow path reads every number
 _PLAIN_INTEGER = re.compile(r"-?[0-9]+")
 _ARTICLES_AND_PUNCTUATION = re.compile(r"\b(?:a|an|the)\b|[^\w\s.-]")
 _SHORT: Final = 64  # answers up to this length are normalised through a bounded cache
@@ -321,16 +320,42 @@ def is_hallucination(parsed: ParsedCompletion, correct: bool | None) -> bool:
     return unsupported_by_reasoning(parsed.answer, parsed.reasoning)
 
 
+def judge(answer: str | None, gold: str, domain: str, reasoning: str | None, refused: bool) -> tuple[bool | None, bool]:
+    """(correct, hallucination) of one extracted answer against its gold: the two graded record fields.
+
+    The same rules as `answer_is_correct` and `is_hallucination` (correct is None without a gold;
+    an answer equal to its gold is correct), in one call per completion: a math answer with one
+    accepted gold is normalised once for both questions.
+    """
+    if not gold:
+        return None, False
+    if answer == gold:
+        return True, False
+    if not answer:
+        return False, False
+    if domain == "math" and ANSWER_SEPARATOR not in gold:
+        value = normalize_number(answer)
+        if value is not None and value == normalize_number(gold):
+            return True, False
+        return False, not refused and _unsupported_value(value, answer, reasoning or "")
+    if answer_is_correct(answer, gold, domain):
+        return True, False
+    return False, not refused and unsupported_by_reasoning(answer, reasoning)
+
+
 def unsupported_by_reasoning(answer: str, reasoning: str | None) -> bool:
     """The answer's value appears nowhere in the reasoning (see the module docstring)."""
-    reasoning = reasoning or ""
-    value = normalize_number(answer)
+    return _unsupported_value(normalize_number(answer), answer, reasoning or "")
+
+
+def _unsupported_value(value: str | None, answer: str, reasoning: str) -> bool:
+    """`unsupported_by_reasoning` given the answer's `normalize_number` value."""
     if value is None:
         wanted = normalize_text(answer)
         return wanted not in reasoning.casefold() and wanted not in normalize_text(reasoning)
     digits = value.lstrip("-")
-    if not reasoning.isascii() and not _UNICODE_DIGIT.search(reasoning):  # emoji, accents: only spaces to numbers
-        reasoning = _NON_ASCII.sub(" ", reasoning)
+    if not reasoning.isascii() and not any(map(str.isdecimal, _NON_ASCII.findall(reasoning))):
+        reasoning = reasoning.encode("ascii", "replace").decode("ascii")  # emoji, accents: boundaries, like a space
     if "/" in digits or len(digits) > 32 or not reasoning.isascii():  # fraction, huge, non-ASCII: read every number
         return all(_magnitude(normalize_number(n)) != digits for n in _NUMBER.findall(reasoning))
     return not _stands_alone(digits, reasoning.replace(",", "") if "," in reasoning else reasoning)

@@ -31,9 +31,11 @@ Rambling, recorded per completion: text outside the tags, or a length over `ramb
 (default 3) times the active set's length budget (the first `budget` parameter in the set, else
 `length_budget`, default 20 tokens): 60 tokens with the defaults.
 
-Speed: the batch path works on `contract.parse_fields` tuples, transposes them into the record
-columns in C (`zip(*parsed)`) and never builds a per-completion object; `benchmarks/rewards.py`
-compares the whole pass with Tunix's own GSM8K reward functions on the same completions.
+Speed: the batch path parses each distinct completion into a `contract.parse_fields` tuple and
+grades it with one `contract.judge` call, transposes the tuples in C (`zip(*parsed)`) into
+`ParsedColumns`, which the five rewards and the records read, and never builds a per-completion
+object; `benchmarks/rewards.py` compares the whole pass with Tunix's own GSM8K reward functions
+on the same completions.
 """
 
 from __future__ import annotations
@@ -43,14 +45,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
-from typing import Final
+from typing import Final, NamedTuple
 
 from autocurriculum.contract import (
     ParsedCompletion,
     ParsedFields,
-    answer_is_correct,
+    judge,
     parse_fields,
-    unsupported_by_reasoning,
 )
 from autocurriculum.observation import RecordBatch
 from autocurriculum.policy import RewardSpec
@@ -67,38 +68,58 @@ DEFAULT_RAMBLING_FACTOR: Final = 3.0  # rambling: longer than this many times th
 DEFAULT_DOMAIN: Final = "math"  # when the batch carries no `domain` column (plain GSM8K)
 
 Column = list[float]
-Parsed = Sequence[ParsedFields]  # contract.parse_fields tuples: (strict_ok, answer, reasoning, outside, refused, length, empty)
 Correct = Sequence["bool | None"]
-ColumnFn = Callable[[Mapping[str, float], Parsed, Correct], Column]
 
 
-def _refusal(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
+class ParsedColumns(NamedTuple):
+    """A batch's `contract.parse_fields` tuples transposed: one list per field, what the rewards read."""
+
+    strict_ok: Sequence[bool]
+    answer: Sequence[str | None]
+    reasoning: Sequence[str | None]
+    outside_chars: Sequence[int]
+    refused: Sequence[bool]
+    length_tokens: Sequence[int]
+    empty: Sequence[bool]
+
+    @classmethod
+    def of(cls, parsed: Sequence[ParsedFields]) -> ParsedColumns:
+        if not parsed:
+            return cls([], [], [], [], [], [], [])
+        return cls(*map(list, zip(*parsed)))
+
+
+ColumnFn = Callable[[Mapping[str, float], ParsedColumns, Correct], Column]
+
+
+def _refusal(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct) -> Column:
     penalty = p["penalty"]
-    return [penalty if x[4] else 0.0 for x in parsed]
+    return [penalty if refused else 0.0 for refused in parsed.refused]
 
 
-def _gate(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
+def _gate(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct) -> Column:
     passed, failed = p["pass"], p["fail"]
-    return [passed if x[0] else failed for x in parsed]
+    return [passed if ok else failed for ok in parsed.strict_ok]
 
 
-def _light_length(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
+def _light_length(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct) -> Column:
     per, budget, floor = p["per_token"], p["budget"], p["floor"]
     within = max(floor, 0.0)
-    return [within if x[5] <= budget else (v if (v := per * (x[5] - budget)) > floor else floor) + 0.0 for x in parsed]
+    return [within if length <= budget else (v if (v := per * (length - budget)) > floor else floor) + 0.0
+            for length in parsed.length_tokens]
 
 
-def _answer(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
+def _answer(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct) -> Column:
     right, wrong = p["correct"], p["wrong"]
-    return [right if (x[0] and c) else wrong for x, c in zip(parsed, correct)]
+    return [right if (ok and c) else wrong for ok, c in zip(parsed.strict_ok, correct)]
 
 
-def _length(p: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
+def _length(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct) -> Column:
     right, wrong, budget, floor = p["per_token_correct"], p["per_token_wrong"], p["budget"], p["floor"]
     within = max(floor, 0.0)
-    return [within if x[5] <= budget else (v if (v := (right if (x[0] and c) else wrong) * (x[5] - budget)) > floor
-                                          else floor) + 0.0
-            for x, c in zip(parsed, correct)]
+    return [within if length <= budget else (v if (v := (right if (ok and c) else wrong) * (length - budget)) > floor
+                                            else floor) + 0.0
+            for length, ok, c in zip(parsed.length_tokens, parsed.strict_ok, correct)]
 
 
 _COLUMNS: Final[Mapping[str, ColumnFn]] = {
@@ -121,8 +142,8 @@ def reward_params(spec: RewardSpec) -> dict[str, float]:
     return params
 
 
-def reward_column(name: str, params: Mapping[str, float], parsed: Parsed, correct: Correct) -> Column:
-    """One reward's values for a batch of `parse_fields` tuples (pure); always finite floats."""
+def reward_column(name: str, params: Mapping[str, float], parsed: ParsedColumns, correct: Correct) -> Column:
+    """One reward's values for a batch of parsed completions (pure); always finite floats."""
     column = _COLUMNS[name](params, parsed, correct)
     if not math.isfinite(sum(column)):  # only absurd parameters overflow; a sum of finite values may too
         column = [v if math.isfinite(v) else 0.0 for v in column]
@@ -133,7 +154,7 @@ def reward_value(name: str, params: Mapping[str, float], parsed: ParsedCompletio
     """One reward for one parsed completion (pure); always a finite float."""
     fields = (parsed.strict_ok, parsed.answer, parsed.reasoning, parsed.outside_chars, parsed.refused,
               parsed.length_tokens, parsed.empty)
-    return reward_column(name, params, (fields,), (correct,))[0]
+    return reward_column(name, params, ParsedColumns.of((fields,)), (correct,))[0]
 
 
 class ActiveRewardSet:
@@ -238,25 +259,28 @@ class RewardDispatcher:
         keys = list(zip(texts, golds, kinds))
         unique = list(dict.fromkeys(keys))
         parsed = [parse_fields(t, count) for t, _, _ in unique]
-        correct: list[bool | None] = [
-            None if not gold else (x[1] == gold or (bool(x[1]) and answer_is_correct(x[1], gold, kind)))
-            for x, (_, gold, kind) in zip(parsed, unique)
-        ]
-        hallucinated = [c is False and not x[4] and bool(x[1]) and unsupported_by_reasoning(x[1], x[2])
-                        for x, c in zip(parsed, correct)]
+        correct, hallucinated = _judged(parsed, unique)
         if len(unique) < n:
             slot = {key: i for i, key in enumerate(unique)}
             index = [slot[key] for key in keys]
             parsed, correct, hallucinated = ([column[i] for i in index] for column in (parsed, correct, hallucinated))
-        columns = {name: reward_column(name, params, parsed, correct)
+        fields = ParsedColumns.of(parsed)
+        columns = {name: reward_column(name, params, fields, correct)
                    for name, params in zip(active.names, active.params)}
         limit = self.rambling_factor * active.budget
-        strict, extracted, _, outside, refused, lengths, empty = (
-            map(list, zip(*parsed)) if parsed else ([] for _ in range(7)))
-        rambling = [chars > 0 or length > limit for chars, length in zip(outside, lengths)]
-        batch = RecordBatch(list(kinds), strict, list(map(bool, extracted)), refused, lengths, rambling, correct,
-                            hallucinated, empty, list(map(hash, texts)), columns)
+        rambling = [chars > 0 or length > limit for chars, length in zip(fields.outside_chars, fields.length_tokens)]
+        batch = RecordBatch(list(kinds), fields.strict_ok, list(map(bool, fields.answer)), fields.refused,
+                            fields.length_tokens, rambling, correct, hallucinated, fields.empty, list(map(hash, texts)),
+                            columns)
         return batch, columns
+
+
+def _judged(parsed: Sequence[ParsedFields], items: Sequence[tuple[str, str, str]]) -> tuple[list[bool | None], list[bool]]:
+    """The correct and hallucination columns of parsed completions and their (text, gold, domain)."""
+    if not parsed:
+        return [], []
+    correct, hallucinated = zip(*[judge(x[1], gold, kind, x[2], x[4]) for x, (_, gold, kind) in zip(parsed, items)])
+    return list(correct), list(hallucinated)
 
 
 def _kwarg_column(kwargs: Mapping[str, object], key: str, n: int) -> list[str] | None:

@@ -14,7 +14,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import and_, attrgetter, is_, is_not
+from functools import partial, reduce
+from operator import add, and_, attrgetter, is_, is_not
 from typing import Final
 
 # Step-level metrics, all computed from the completions of one step (one batch).
@@ -282,8 +283,8 @@ def summarize(step: int, records: Sequence[CompletionRecord], group_size: int) -
     dropped from every statistic and counted in `nonfinite`.
 
     Every count is a C-level sum over a column of the `RecordBatch` (hand-built records are
-    transposed into one first): the roll-up is part of the per-completion cost the reward
-    benchmark holds to 100,000 completions/s.
+    transposed into one first): benchmarks/rewards.py prints the roll-up's cost per completion
+    beside the reward pass it follows.
     """
     batch = RecordBatch.from_records(records)
     n = len(batch)
@@ -315,7 +316,7 @@ def summarize(step: int, records: Sequence[CompletionRecord], group_size: int) -
     if group_size >= 2 and n % group_size == 0:
         metrics[LEARNABLE_GROUPS], metrics[MEAN_ABS_ADVANTAGE] = _learnability(totals, group_size)
     domains = batch.domain
-    domain_counts = dict(Counter(domains))
+    domain_counts = {domains[0]: n} if domains.count(domains[0]) == n else dict(Counter(domains))
     if len(domain_counts) == 1:
         domain = domains[0]
         metrics[DOMAIN_COMPLIANCE_PREFIX + domain] = strict / n
@@ -336,10 +337,12 @@ def _reward_columns(rewards: Mapping[str, RewardColumn], n: int) -> tuple[list[f
     columns = list(rewards.values())
     if not columns:
         return [0.0] * n, {}, 0
-    if not any(None in column for column in columns):
-        totals = list(map(sum, zip(*columns)))
-        if math.isfinite(sum(totals)):  # every value present and finite: the fast path
+    try:  # the fast path: every value present (a None raises TypeError) and finite; added left to right
+        totals: list[float] = list(reduce(partial(map, add), columns))  # type: ignore[arg-type]
+        if math.isfinite(sum(totals)):
             return totals, {name: sum(column) / n for name, column in rewards.items()}, 0  # type: ignore[arg-type]
+    except TypeError:  # some records were scored by a set without one of these rewards
+        pass
     totals = [0.0] * n
     means: dict[str, float] = {}
     nonfinite = 0

@@ -23,7 +23,8 @@ def start(run_dir: Path, *sets: str, resume: bool = False, policy: Path = E2E_PO
     for item in sets:
         args += ["--set", item]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = open(run_dir.parent / f"{run_dir.name}.{'resume' if resume else 'run'}.{time.time_ns()}.log", "w")
+    # append mode: the daemon's writes land at the end even when a test writes to its output too
+    log = open(run_dir.parent / f"{run_dir.name}.{'resume' if resume else 'run'}.{time.time_ns()}.log", "a")
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
 
 

@@ -13,8 +13,8 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, repeat
 from functools import partial, reduce
+from itertools import compress, repeat
 from operator import add, and_, attrgetter, is_, is_not
 from typing import Final
 

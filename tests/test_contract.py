@@ -300,4 +300,3 @@ def test_judge_agrees_with_answer_is_correct_and_is_hallucination(
     correct = None if not gold else (extracted == gold or (bool(extracted) and answer_is_correct(extracted or "", gold, domain)))
     parsed = contract.ParsedCompletion(True, extracted, reasoning, 0, refused, 1, False)
     assert judge(extracted, gold, domain, reasoning, refused) == (correct, is_hallucination(parsed, correct))
-

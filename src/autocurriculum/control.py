@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from autocurriculum.durable import fsync_path
 from autocurriculum.logs import REQUEST_REJECTED
 from autocurriculum.override import Command, OperatorRequest
 
@@ -63,15 +64,7 @@ def _write_atomic(path: Path, data: Mapping[str, object], durable: bool = True) 
         Path(tmp).unlink(missing_ok=True)
         raise
     if durable:
-        _fsync(path.parent, directory=True)
-
-
-def _fsync(path: Path, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_path(path.parent)
 
 
 def _private_dir(path: Path) -> Path:
@@ -201,8 +194,8 @@ def submit(run_dir: Path, command: Command, phase: str = "", reason: str = "") -
             _write_atomic(path, {**request.to_json(), "time": time.time()}, durable=False)
             _write_atomic(control / "seq.json", {"seq": seq}, durable=False)  # the files are the truth
         # durable before returning, but outside the lock: concurrent submitters wait for the disk together
-        _fsync(path)
-        _fsync(path.parent, directory=True)
+        fsync_path(path)
+        fsync_path(path.parent)
     except PermissionError as error:
         raise ControlError(f"cannot write a request in {run_dir}: {error.strerror} ({error.filename})") from None
     pid = running_pid(run_dir)

@@ -75,7 +75,7 @@ class Daemon:
         """The whole run; the exit code (exits.py). Holds the run directory's pidfile throughout."""
         lifecycle.prepare_run_dir(self.run_dir)
         try:
-            pidfile = control.acquire_pidfile(self.run_dir)
+            pidfile = control.acquire_pidfile(self.run_dir, woken_by_signal=handle_signals)
         except control.AlreadyRunning as error:
             self.log.error(logs.RUN_REFUSED, run_dir=str(self.run_dir), reason=str(error))
             print(f"autocurriculum: {error}", flush=True)

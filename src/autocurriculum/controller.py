@@ -58,10 +58,10 @@ from autocurriculum.override import Command, OperatorRequest
 from autocurriculum.plateau import PlateauResult, Window, run_test, values_needed
 from autocurriculum.policy import ExitGate, Factor, GuardSpec, Plan, PlanStep, Policy, Source, BudgetAction
 
-# A collapse (DESIGN.md: full-weight GRPO at a high learning rate emitted EOS first for every
-# prompt within 15 steps) makes every reward equal and every statistic flat: the worst possible
-# "plateau". These bounds flag it; a step or a window that crossed them never counts as meeting
-# the criteria or as a plateau.
+# A collapse (docs/design.md, "Collapse": full-weight GRPO at a high learning rate emitted EOS
+# first for every prompt within 15 steps) makes every reward equal and every statistic flat: the
+# worst possible "plateau". These bounds flag it; a step or a window that crossed them never counts
+# as meeting the criteria or as a plateau.
 COLLAPSE_EMPTY_RATE = 0.5  # at least half the completions empty: collapsed to EOS
 
 # Post-switch judgement: a guard regressed when its drop exceeds max_drop by more than this many

@@ -8,9 +8,10 @@ Every training step (one batch drawn from the mixture stream) goes through the s
 
 Tunix's data thread calls the stream's `next()` once per batch and computes that batch's rewards
 right after, so when the stream is asked for batch k+1 the observations of batch k are complete:
-that call is the step boundary (DESIGN.md). Training runs in segments that end at checkpoint and
-evaluation steps; at the end of a segment nothing is in flight, so model, optimizer, controller
-state and stream cursor are saved together and consistently.
+that call is the step boundary (docs/design.md, "The step boundary"). Training runs in segments
+that end at checkpoint and evaluation steps (docs/design.md, "Why training runs in segments"); at
+the end of a segment nothing is in flight, so model, optimizer, controller state and stream cursor
+are saved together and consistently.
 """
 
 from __future__ import annotations

@@ -9,12 +9,14 @@ reaches the functions through the objects the learner holds (`reward_fns(reward_
 callables bound to that set), never through a process global, so swapping
 `learner.reward_manager.reward_fns` swaps the set.
 
-Defaults (`REWARD_PARAMETERS`; from the tiny-model curriculum measured in DESIGN.md) and why:
+Defaults (`REWARD_PARAMETERS`; from the tiny-model curriculum in docs/design.md, "Facts the code
+relies on") and why:
 - punish_refusal: penalty -1.0 — refusing or dodging costs as much as failing the format, so it
   is never the safe option; 0 otherwise.
 - strict_format_gate: fail -1.0, pass 0.5 — a gate, not a prize: failing costs twice what
   passing earns, and the +0.5 / -1.0 split gives GRPO graded signal in every group where only
-  some completions comply (DESIGN.md: a set without in-group variance teaches nothing).
+  some completions comply (docs/design.md, "The learning signal": a set without in-group variance
+  teaches nothing).
 - light_length_penalty: per_token -0.005 past budget 20 tokens, floor -0.5 — a nudge away from
   rambling, floored at the gate's pass value so length can never outweigh the format signal.
 - check_answer_strict: correct 1.0, wrong 0.0 — binary exact match after normalisation, no

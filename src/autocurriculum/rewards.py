@@ -9,8 +9,8 @@ reaches the functions through the objects the learner holds (`reward_fns(reward_
 callables bound to that set), never through a process global, so swapping
 `learner.reward_manager.reward_fns` swaps the set.
 
-Defaults (`REWARD_PARAMETERS`; from the tiny-model curriculum in docs/design.md, "Facts the code
-relies on") and why:
+Defaults (`REWARD_PARAMETERS`, kept in spec.py so that reading a policy needs no reward code; from
+the tiny-model curriculum in docs/design.md, "Facts the code relies on") and why:
 - punish_refusal: penalty -1.0 — refusing or dodging costs as much as failing the format, so it
   is never the safe option; 0 otherwise.
 - strict_format_gate: fail -1.0, pass 0.5 — a gate, not a prize: failing costs twice what
@@ -56,15 +56,8 @@ from autocurriculum.contract import (
     parse_fields,
 )
 from autocurriculum.observation import RecordBatch
-from autocurriculum.policy import RewardSpec
+from autocurriculum.spec import REWARD_PARAMETERS, RewardSpec
 
-REWARD_PARAMETERS: Final[Mapping[str, Mapping[str, float]]] = {
-    "punish_refusal": {"penalty": -1.0},
-    "strict_format_gate": {"fail": -1.0, "pass": 0.5},
-    "light_length_penalty": {"per_token": -0.005, "budget": 20.0, "floor": -0.5},
-    "check_answer_strict": {"correct": 1.0, "wrong": 0.0},
-    "penalize_length": {"per_token_correct": -0.005, "per_token_wrong": -0.02, "budget": 20.0, "floor": -1.0},
-}
 DEFAULT_LENGTH_BUDGET: Final = 20.0  # tokens; the rambling budget's base when the set has no budget
 DEFAULT_RAMBLING_FACTOR: Final = 3.0  # rambling: longer than this many times the length budget
 DEFAULT_DOMAIN: Final = "math"  # when the batch carries no `domain` column (plain GSM8K)

@@ -313,11 +313,6 @@ def stable_level_test(values: Sequence[float], max_cv: float) -> tuple[float, bo
     return cv, bool(cv <= max_cv)
 
 
-def learning_exhausted_test(values: Sequence[float], min_learnable: float) -> tuple[float, bool]:
-    share = math.fsum(values) / len(values) if len(values) else math.nan
-    return share, bool(share < min_learnable)
-
-
 # ---------------------------------------------------------------- the policy's view
 
 

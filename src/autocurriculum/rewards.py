@@ -50,7 +50,6 @@ from itertools import repeat
 from typing import Final, NamedTuple
 
 from autocurriculum.contract import (
-    ParsedCompletion,
     ParsedFields,
     judge,
     parse_fields,
@@ -143,13 +142,6 @@ def reward_column(name: str, params: Mapping[str, float], parsed: ParsedColumns,
     if not math.isfinite(sum(column)):  # only absurd parameters overflow; a sum of finite values may too
         column = [v if math.isfinite(v) else 0.0 for v in column]
     return column
-
-
-def reward_value(name: str, params: Mapping[str, float], parsed: ParsedCompletion, correct: bool | None) -> float:
-    """One reward for one parsed completion (pure); always a finite float."""
-    fields = (parsed.strict_ok, parsed.answer, parsed.reasoning, parsed.outside_chars, parsed.refused,
-              parsed.length_tokens, parsed.empty)
-    return reward_column(name, params, ParsedColumns.of((fields,)), (correct,))[0]
 
 
 class ActiveRewardSet:

@@ -104,7 +104,7 @@ def criteria_status(policy: Policy, plan: Plan, state: ControllerState) -> dict[
         else:
             window = state.windows.get(criterion.metric)
             full = window is not None and window.count >= policy.metrics.window
-            value = window.mean(policy.metrics.window) if full else None  # type: ignore[union-attr]
+            value = window.mean(policy.metrics.window) if window is not None and full else None
         holds = value is not None and criterion.comparison.holds(value, criterion.threshold)
         key = criterion.metric if criterion.metric not in status else f"{criterion.metric} [{criterion.source.value}]"
         status[key] = {

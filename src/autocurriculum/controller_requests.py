@@ -38,7 +38,7 @@ def apply_request(policy: Policy, plan: Plan, state: ControllerState, request: O
     if request.command is Command.HOLD:
         held = replace(state, hold=True, hold_reason=f"operator hold, request {request.seq}{why}")
         return AppliedRequest(held, Action(ActionKind.HOLD, here, here), Reason.OPERATOR_HOLD,
-                        OperatorResult(request.seq, command, REQUEST_APPLIED, f"automatic switching held{why}"))
+                              OperatorResult(request.seq, command, REQUEST_APPLIED, f"automatic switching held{why}"))
     if request.command is Command.RESUME:
         message = "automatic switching resumed" if state.hold else "automatic switching was not held"
         if state.rollbacks:
@@ -46,7 +46,7 @@ def apply_request(policy: Policy, plan: Plan, state: ControllerState, request: O
         message += why
         resumed = replace(state, hold=False, hold_reason="", rollbacks={})
         return AppliedRequest(resumed, Action(ActionKind.RESUME, here, here), Reason.OPERATOR_RESUME,
-                        OperatorResult(request.seq, command, REQUEST_APPLIED, message))
+                              OperatorResult(request.seq, command, REQUEST_APPLIED, message))
     if request.command is Command.ADVANCE:
         target = here + 1
         if target >= len(plan):
@@ -56,16 +56,17 @@ def apply_request(policy: Policy, plan: Plan, state: ControllerState, request: O
                             f"and phase {plan[0].phase!r}'s criteria have not held yet")
         moved, action = move(policy, plan, replace(state, set_target=None), target, Reason.OPERATOR_ADVANCE)
         return AppliedRequest(moved, action, Reason.OPERATOR_ADVANCE,
-                        OperatorResult(request.seq, command, REQUEST_APPLIED,
-                                       f"moving to plan step {target + 1} ({plan[target].label}){why}"))
+                              OperatorResult(request.seq, command, REQUEST_APPLIED,
+                                             f"moving to plan step {target + 1} ({plan[target].label}){why}"))
     # Command.SET
-    target = _phase_target(plan, request.phase)
-    if target is None:
+    found = _phase_target(plan, request.phase)
+    if found is None:
         phases = ", ".join(dict.fromkeys(step.phase for step in plan))
         return rejected(f"unknown phase {request.phase!r}; the phases are: {phases}")
+    target = found
     if target == here:
         return AppliedRequest(replace(state, set_target=None), None, None,
-                        OperatorResult(request.seq, command, REQUEST_APPLIED, f"already in phase {request.phase!r}{why}"))
+                              OperatorResult(request.seq, command, REQUEST_APPLIED, f"already in phase {request.phase!r}{why}"))
     if not state.phase1_done and any(needs_phase1(policy, plan, i) for i in _path(here, target)):
         return rejected(f"phase {request.phase!r} brings in new domains or phase 3, "
                         f"and phase {plan[0].phase!r}'s criteria have not held yet")
@@ -74,9 +75,9 @@ def apply_request(policy: Policy, plan: Plan, state: ControllerState, request: O
     moved = replace(moved, set_target=None if first == target else target)
     steps = abs(target - here)
     return AppliedRequest(moved, action, Reason.OPERATOR_SET,
-                    OperatorResult(request.seq, command, REQUEST_APPLIED,
-                                   f"moving to phase {request.phase!r} (plan step {target + 1}) one factor per step, "
-                                   f"{steps} step{'s' if steps > 1 else ''}{why}"))
+                          OperatorResult(request.seq, command, REQUEST_APPLIED,
+                                         f"moving to phase {request.phase!r} (plan step {target + 1}) one factor per step, "
+                                         f"{steps} step{'s' if steps > 1 else ''}{why}"))
 
 
 def _path(here: int, target: int) -> range:

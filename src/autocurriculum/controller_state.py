@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from autocurriculum.json_values import as_float, as_int, as_mapping, as_sequence
 from autocurriculum.plan import Factor, Plan
 from autocurriculum.plateau import Window
 from autocurriculum.spec import Policy
@@ -152,43 +153,42 @@ class ControllerState:
             raw = data.get("judgement")
             judgement = None
             if raw is not None:
-                stored = _mapping(raw)
+                stored = as_mapping(raw)
                 judgement = Judgement(
-                    from_step=_int(stored["from_step"]),
-                    to_step=_int(stored["to_step"]),
-                    baseline={str(k): _stored_guard_level(v) for k, v in _mapping(stored["baseline"]).items()},
-                    windows_judged=_int(stored["windows_judged"]),
-                    regressed_windows=_int(stored["regressed_windows"]),
+                    from_step=as_int(stored["from_step"]),
+                    to_step=as_int(stored["to_step"]),
+                    baseline={str(k): _stored_guard_level(v) for k, v in as_mapping(stored["baseline"]).items()},
+                    windows_judged=as_int(stored["windows_judged"]),
+                    regressed_windows=as_int(stored["regressed_windows"]),
                 )
             key = "windows"
-            windows = {str(k): Window.from_json(_mapping(v)) for k, v in _mapping(data["windows"]).items()}
+            windows = {str(k): Window.from_json(as_mapping(v)) for k, v in as_mapping(data["windows"]).items()}
             key = "eval_windows"
-            eval_windows = {str(k): Window.from_json(_mapping(v)) for k, v in _mapping(data["eval_windows"]).items()}
+            eval_windows = {str(k): Window.from_json(as_mapping(v)) for k, v in as_mapping(data["eval_windows"]).items()}
             key = "set_target"
             target = data.get("set_target")
             key = "history"
-            history = tuple(Transition(_int(a), _int(b), _int(c), str(d), str(e))
-                            for a, b, c, d, e in _sequence(data["history"]))
+            history = tuple(_stored_transition(t) for t in as_sequence(data["history"]))
             key = "<scalars>"
             return cls(
-                plan_step=_int(data["plan_step"]),
-                steps_in_step=_int(data["steps_in_step"]),
-                step=_int(data["step"]),
+                plan_step=as_int(data["plan_step"]),
+                steps_in_step=as_int(data["steps_in_step"]),
+                step=as_int(data["step"]),
                 windows=windows,
                 eval_windows=eval_windows,
-                eval_values={str(k): _float(v) for k, v in _mapping(data["eval_values"]).items()},
+                eval_values={str(k): as_float(v) for k, v in as_mapping(data["eval_values"]).items()},
                 judgement=judgement,
                 hold=bool(data["hold"]),
                 hold_reason=str(data["hold_reason"]),
-                last_request_seq=_int(data["last_request_seq"]),
-                set_target=None if target is None else _int(target),
-                rollbacks={_int(k): _int(v) for k, v in _mapping(data["rollbacks"]).items()},
+                last_request_seq=as_int(data["last_request_seq"]),
+                set_target=None if target is None else as_int(target),
+                rollbacks={as_int(k): as_int(v) for k, v in as_mapping(data["rollbacks"]).items()},
                 phase1_done=bool(data["phase1_done"]),
                 done=bool(data["done"]),
                 budget_alerted=bool(data["budget_alerted"]),
-                nonfinite_total=_int(data["nonfinite_total"]),
-                collapse_streak=_int(data.get("collapse_streak", 0)),
-                restores=_int(data.get("restores", 0)),
+                nonfinite_total=as_int(data["nonfinite_total"]),
+                collapse_streak=as_int(data.get("collapse_streak", 0)),
+                restores=as_int(data.get("restores", 0)),
                 history=history,
             )
         except (KeyError, TypeError, ValueError, IndexError) as error:
@@ -196,34 +196,14 @@ class ControllerState:
                 f"{where}controller state: field {key!r} is malformed: {type(error).__name__}: {error}") from None
 
 
+def _stored_transition(value: object) -> Transition:
+    step, frm, to, kind, reason = as_sequence(value)  # [step, from_step, to_step, kind, reason]
+    return Transition(as_int(step), as_int(frm), as_int(to), str(kind), str(reason))
+
+
 def _stored_guard_level(value: object) -> GuardLevel:
-    stored = _sequence(value)  # [level, spread, steps]
-    return GuardLevel(_float(stored[0]), _float(stored[1]), _int(stored[2]))
-
-
-def _int(value: object) -> int:
-    """A stored integer (JSON keeps integers; a float or a numeric string is accepted as before)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise TypeError(f"expected an integer, got {value!r}")
-    return int(value)
-
-
-def _float(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise TypeError(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _mapping(value: object) -> Mapping[str, object]:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"expected an object, got {value!r}")
-    return value
-
-
-def _sequence(value: object) -> Sequence[object]:
-    if not isinstance(value, list | tuple):
-        raise TypeError(f"expected an array, got {value!r}")
-    return value
+    stored = as_sequence(value)  # [level, spread, steps]
+    return GuardLevel(as_float(stored[0]), as_float(stored[1]), as_int(stored[2]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info
 from prometheus_client.exposition import start_http_server
@@ -180,13 +181,16 @@ class Exporter:
         self._export_split(self._window_means(), "rollout")
         if record.get("eval"):
             self._export_split(record["eval"]["metrics"], "eval")
-        rewards = {(name,): float(v) for name, v in dict(obs.get("reward_means") or {}).items() if _finite(v) is not None}
+        rewards: dict[tuple[str, ...], float] = {
+            (name,): float(v) for name, v in dict(obs.get("reward_means") or {}).items() if _finite(v) is not None}
         self._set_children(self.reward_fn, rewards)  # only the reward set active in this step
         if obs.get("nonfinite"):
             self.nonfinite.inc(int(obs["nonfinite"]))
 
         plateau = dict(record.get("plateau") or {})
-        statistic, bound, reached = {}, {}, {}
+        statistic: dict[tuple[str, ...], float] = {}
+        bound: dict[tuple[str, ...], float] = {}
+        reached: dict[tuple[str, ...], float] = {}
         for metric, status in plateau.items():
             labels = (metric, str(status["test"]))
             if status.get("ready", True) and _finite(status["statistic"]) is not None:
@@ -272,7 +276,7 @@ class Exporter:
     def _split_gauges(self) -> list[Gauge]:
         return [*self.series.values(), self.domain_compliance, self.domain_accuracy]
 
-def serve(source: CollectorRegistry | Exporter, bind: str = "127.0.0.1", port: int = 9464):  # -> WSGIServer
+def serve(source: CollectorRegistry | Exporter, bind: str = "127.0.0.1", port: int = 9464) -> WSGIServer:
     """Start the /metrics HTTP server on bind:port and return it (it has `.shutdown()`).
 
     A taken port raises PortInUse naming the address, the port and the policy field, so the daemon

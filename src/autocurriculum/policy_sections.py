@@ -252,12 +252,12 @@ def _parse_source(t: TomlTable, name: str) -> SourceSpec:
         options=dict(options.data) if options else {},
     )
     t.finish()
-    for key, value in spec.fields.items():
-        if not isinstance(value, str):
-            raise PolicyError(t.file, f"{t.at('fields')}.{key}", value, "must be a column name (string)")
-    for key, value in spec.options.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise PolicyError(t.file, f"{t.at('options')}.{key}", value, "must be a number or a string")
+    for key, column in spec.fields.items():
+        if not isinstance(column, str):
+            raise PolicyError(t.file, f"{t.at('fields')}.{key}", column, "must be a column name (string)")
+    for key, option in spec.options.items():
+        if isinstance(option, bool) or not isinstance(option, (int, float, str)):
+            raise PolicyError(t.file, f"{t.at('options')}.{key}", option, "must be a number or a string")
     return spec
 
 
@@ -290,20 +290,24 @@ def _parse_eval(root: TomlTable, sources: Mapping[str, SourceSpec]) -> EvalSpec:
     return spec
 
 
-def _plateau_fields(t: TomlTable, defaults: Mapping[str, object]) -> dict[str, object]:
-    """The plateau test and its knobs, each falling back to `defaults`, range-checked alike."""
-    values: dict[str, object] = {
+def _plateau_fields(t: TomlTable, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The plateau test and its knobs, each falling back to `defaults`, range-checked alike.
+
+    Both mappings are PlateauSpec's keyword arguments, each value checked by its TomlTable reader:
+    hence `Any`, which lets `PlateauSpec(**values)` through the type checker.
+    """
+    values: dict[str, Any] = {
         "test": PlateauTest(t.string("test", str(defaults["test"]), choices=tuple(x.value for x in PlateauTest))),
-        "window": t.integer("window", int(defaults["window"]), minimum=_PLATEAU_MIN_WINDOW),  # type: ignore[call-overload]
-        "patience": t.integer("patience", int(defaults["patience"])),  # type: ignore[call-overload]
+        "window": t.integer("window", int(defaults["window"]), minimum=_PLATEAU_MIN_WINDOW),
+        "patience": t.integer("patience", int(defaults["patience"])),
     }
     for key, (low, high, open_low, open_high) in _PLATEAU_NUMBERS.items():
-        values[key] = t.number(key, float(defaults[key]), low=low, high=high,  # type: ignore[arg-type]
+        values[key] = t.number(key, float(defaults[key]), low=low, high=high,
                                open_low=open_low, open_high=open_high)
     return values
 
 
-def _plateau_defaults(root: TomlTable) -> dict[str, object]:
+def _plateau_defaults(root: TomlTable) -> dict[str, Any]:
     t = root.section("plateau")
     d = PlateauSpec(metric="", test=PlateauTest.TREND, window=10)
     builtin = {name: getattr(d, name) for name in ("test", "window", "patience", *_PLATEAU_NUMBERS)}
@@ -397,7 +401,7 @@ def _parse_plateaus(t: TomlTable, defaults: Mapping[str, object]) -> tuple[Plate
         values = _plateau_fields(pt, defaults)
         source = Source(pt.string("source", Source.ROLLOUT.value, choices=tuple(s.value for s in Source)))
         pt.finish()
-        plateaus.append(PlateauSpec(metric=metric, source=source, **values))  # type: ignore[arg-type]
+        plateaus.append(PlateauSpec(metric=metric, source=source, **values))
     return tuple(plateaus)
 
 

@@ -47,7 +47,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from autocurriculum.contract import (
     ParsedFields,
@@ -250,7 +250,9 @@ class RewardDispatcher:
         if len(unique) < n:
             slot = {key: i for i, key in enumerate(unique)}
             index = [slot[key] for key in keys]
-            parsed, correct, hallucinated = ([column[i] for i in index] for column in (parsed, correct, hallucinated))
+            parsed = [parsed[i] for i in index]
+            correct = [correct[i] for i in index]
+            hallucinated = [hallucinated[i] for i in index]
         fields = ParsedColumns.of(parsed)
         columns = {name: reward_column(name, params, fields, correct)
                    for name, params in zip(active.names, active.params)}
@@ -272,10 +274,10 @@ def _judged(parsed: Sequence[ParsedFields], items: Sequence[tuple[str, str, str]
 
 def _kwarg_column(kwargs: Mapping[str, object], key: str, n: int) -> list[str] | None:
     """A dataset column Tunix passed as a keyword (numpy array or list), as strings; None if absent."""
-    values = kwargs.get(key)
+    values: Any = kwargs.get(key)  # a numpy array or a list: whatever Tunix passed
     if values is None:
         return None
-    as_list = values.tolist() if hasattr(values, "tolist") else list(values)  # type: ignore[union-attr]
+    as_list = values.tolist() if hasattr(values, "tolist") else list(values)
     if not isinstance(as_list, list):  # a 0-d array: one value for the whole batch
         as_list = [as_list] * n
     if len(as_list) != n:

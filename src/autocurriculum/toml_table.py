@@ -14,14 +14,14 @@ import difflib
 import math
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from autocurriculum.spec import PolicyError
 
 
-def did_you_mean(word: object, choices: object) -> str:
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)  # type: ignore[attr-defined]
+def did_you_mean(word: object, choices: Iterable[object]) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else ""
 
 

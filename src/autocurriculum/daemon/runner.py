@@ -7,9 +7,10 @@ Every training step (one batch drawn from the mixture stream) goes through the s
     one line in metrics.jsonl, exporter update, structured log events, status.json, operator acks
 
 The trainer draws batch k+1 only after it has scored batch k, so that draw is the step boundary
-(docs/design.md, and boundary.py). Training runs in segments that end at checkpoint and evaluation
-steps; at the end of a segment nothing is in flight, so the trainer's state, the controller state
-and the stream cursor are saved together and consistently (resume.py).
+(docs/design.md, "The step boundary"; boundary.py). Training runs in segments that end at checkpoint
+and evaluation steps (docs/design.md, "Why training runs in segments"); at the end of a segment
+nothing is in flight, so the trainer's state, the controller state and the stream cursor are saved
+together and consistently (resume.py).
 """
 
 from __future__ import annotations

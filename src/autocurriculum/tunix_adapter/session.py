@@ -3,8 +3,8 @@
 `GrpoSession` is the real `autocurriculum.trainer.Trainer`: what the daemon needs and nothing more.
 - `train(batches)`: run GRPO over a finite iterable of batches and return when it is exhausted.
   The daemon feeds one segment (up to the next checkpoint) at a time, so that when it checkpoints
-  nothing is in flight: Tunix's data thread draws ahead of the optimizer (docs/design.md, the step
-  boundary), and only at the end of `train()` are model, optimizer and stream cursor consistent.
+  nothing is in flight: Tunix's data thread draws ahead of the optimizer (docs/design.md, "The step
+  boundary"), and only at the end of `train()` are model, optimizer and stream cursor consistent.
 - `set_reward_fns(fns)`: the learner reads `reward_manager.reward_fns` on every batch, so replacing
   the list between two draws changes the rewards from the next batch on.
 - fresh sampler keys: Tunix's rollout defaults to PRNGKey(0) on every call, which draws nearly the

@@ -18,6 +18,7 @@ from typing import Any
 from autocurriculum import logs, runlog
 from autocurriculum.data import Item
 from autocurriculum.exits import EX_CONFIG, EX_NOINPUT, EX_OK, EX_UNKNOWN
+from autocurriculum.json_values import as_int
 from autocurriculum.observation import RecordBatch, StepObservation, summarize
 from autocurriculum.rewards import RewardDispatcher
 from autocurriculum.trainer import Trainer
@@ -105,7 +106,7 @@ def figures_by_domain(rows: Sequence[dict[str, object]]) -> dict[str, dict[str, 
             "strict": sum(bool(r["contract_ok"]) for r in mine) / n,
             "refusal": sum(bool(r["refused"]) for r in mine) / n,
             "accuracy": sum(bool(r["correct"]) and bool(r["contract_ok"]) for r in mine) / n,
-            "mean_length": sum(int(r["length_tokens"]) for r in mine) / n,  # type: ignore[arg-type]
+            "mean_length": sum(as_int(r["length_tokens"]) for r in mine) / n,
         }
     return table
 

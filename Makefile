@@ -5,13 +5,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: quickstart test install prometheus benchmarks curriculum-benchmark
+.PHONY: quickstart test lint install prometheus benchmarks curriculum-benchmark
 
 quickstart: $(VENV)/.installed
 	$(BIN)/autocurriculum run policies/tiny.toml
 
-test: $(VENV)/.installed prometheus
+test: $(VENV)/.installed prometheus lint
 	$(BIN)/python -m pytest -q
+
+# The linter and the type checker over src/ (configured in pyproject.toml); `make test` runs them first.
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src
+	$(BIN)/mypy
 
 install: $(VENV)/.installed
 

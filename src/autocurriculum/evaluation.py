@@ -135,7 +135,8 @@ def write_report(out: Path, step: int, runs: dict[str, list[dict[str, object]]])
         for kind in OUTCOMES:
             samples = [r for r in rows if outcome(r) == kind][:3]
             lines.append(f"### {kind} ({sum(outcome(r) == kind for r in rows)} of {len(rows)})")
-            lines += [f"- gold `{s['gold']}` — `{str(s['completion'])[:300]!s}`".replace("\n", " ") for s in samples] or ["- none"]
+            shown = [f"- gold `{s['gold']}` — `{str(s['completion'])[:300]!s}`".replace("\n", " ") for s in samples]
+            lines += shown or ["- none"]
             lines.append("")
         domains = [d for d in table if d != "all"]
         for offset, key in enumerate(("extraction", "strict", "accuracy", "refusal")):

@@ -243,11 +243,12 @@ class Daemon:
                           message=result.message, step=self.step)
         now = time.monotonic()
         step_seconds, self._last_boundary = now - self._last_boundary, now
+        controller_seconds = time.perf_counter() - started + dispatch_seconds  # the controller's own time, not Tunix's
         self.phase_steps[before.phase] = self.phase_steps.get(before.phase, 0) + 1
         record = runlog.metrics_record(
             step=self.step, after=after, decision=decision, observation=observation, evaluation=evaluation,
             requests=requests, tunix=self.trainer.tunix_metrics(), time=time.time(), step_seconds=step_seconds,
-            controller_seconds=time.perf_counter() - started + dispatch_seconds, batch_ids=self._batch_ids)
+            controller_seconds=controller_seconds, batch_ids=self._batch_ids)
         runlog.append_line(self.run_dir / runlog.METRICS_LOG, record)
         if decision.action.kind is not controller.ActionKind.NONE:
             transition = transition_record(self.step, decision, before, after)

@@ -146,6 +146,14 @@ def cmd_eval(args) -> int:  # argparse.Namespace
     """`autocurriculum eval --run-dir DIR [--checkpoint STEP] [--out DIR]`."""
     import sys
 
+    from autocurriculum.run_directory import RunDirectoryError, resolve_run_directory
+
+    try:  # before the heavy imports below: a wrong invocation answers at once
+        run_dir = resolve_run_directory(args.run_dir)
+    except RunDirectoryError as error:
+        print(f"autocurriculum: {error}", file=sys.stderr)
+        return 4
+
     from autocurriculum import logs
     from autocurriculum.checkpoint import CheckpointStore
     from autocurriculum.library import SourceLibrary
@@ -154,7 +162,6 @@ def cmd_eval(args) -> int:  # argparse.Namespace
     from autocurriculum.tunix_adapter import GrpoSession, build_model_bundle, configure_jax
 
     logs.configure()
-    run_dir = Path(args.run_dir)
     try:
         run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 from autocurriculum.data import MixtureStream, apply_subset, load_source, pool_key
+from autocurriculum.data.gsm8k_files import locate_gsm8k
 from autocurriculum.policy import Mixture, MixtureComponent, SourceSpec, SubsetSpec
 
 REPO = Path(__file__).resolve().parents[1]
-GSM8K = REPO.parent / "shared" / "data" / "gsm8k"
+GSM8K = locate_gsm8k(REPO)
 LOAD_ANCHOR_SECONDS = 2.0
 STREAM_ANCHOR_ITEMS_PER_SECOND = 50_000
 

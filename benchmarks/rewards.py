@@ -44,12 +44,13 @@ import sentencepiece
 from tunix.cli.reward_fn import gsm8k as tunix_gsm8k
 
 from autocurriculum.contract import gold_from_gsm8k
+from autocurriculum.data.gsm8k_files import locate_gsm8k
 from autocurriculum.observation import RecordBatch, summarize
 from autocurriculum.policy import RewardSpec
 from autocurriculum.rewards import REWARD_PARAMETERS, RewardDispatcher
 
 REPO = Path(__file__).resolve().parents[1]
-GSM8K_TRAIN = REPO.parent / "shared" / "data" / "gsm8k" / "train.jsonl"
+GSM8K_TRAIN = locate_gsm8k(REPO) / "train.jsonl"
 COMPLETIONS = 10_000
 GENERATIONS = 4
 SPEEDUP_ANCHOR = 2.0

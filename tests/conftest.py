@@ -1,4 +1,4 @@
-"""Shared test helpers: paths to the repository, its policies and the shared data."""
+"""Shared test helpers: paths to the repository, its policies and GSM8K (found by one resolver)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from autocurriculum.data.gsm8k_files import Gsm8kNotFound, locate_gsm8k
+from autocurriculum.exits import EX_NOINPUT
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-GSM8K = SHARED_DATA / "gsm8k"
+try:
+    GSM8K = locate_gsm8k(REPO)
+except Gsm8kNotFound as error:  # one clear message instead of a collection error per test module
+    print(f"autocurriculum tests: {error}", file=sys.stderr)
+    raise SystemExit(EX_NOINPUT) from None  # the suite's input data is missing
 
 
 @pytest.fixture

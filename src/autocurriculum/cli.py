@@ -121,7 +121,7 @@ def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
             ["autocurriculum eval --run-dir runs/tiny --out report/",
              "autocurriculum eval --run-dir runs/tiny --checkpoint 200 --split test"],
             _delegate("autocurriculum.evaluation", "cmd_eval"))
-    p.add_argument("--run-dir", default="runs/tiny", help="run directory (default: runs/tiny)")
+    p.add_argument("--run-dir", help="run directory (default: $AUTOCURRICULUM_RUN_DIR, else the one run under ./runs)")
     p.add_argument("--checkpoint", type=int, help="checkpoint step (default: the newest good one)")
     p.add_argument("--split", default="test", help="held-out split (default: test)")
     p.add_argument("--out", default="report", help="report directory (default: report)")

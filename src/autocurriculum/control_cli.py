@@ -20,8 +20,10 @@ from typing import Any
 from autocurriculum import control
 from autocurriculum.exits import EX_NOT_RUNNING, EX_OK, EX_REJECTED, EX_TIMEOUT, EX_UNKNOWN, EX_USAGE
 from autocurriculum.override import Command
+from autocurriculum.run_directory import ENVIRONMENT_VARIABLE, RunDirectoryError, resolve_run_directory
 
-DEFAULT_RUN_DIR = "runs/tiny"
+RUN_DIR_HELP = (f"run directory (default: ${ENVIRONMENT_VARIABLE}, else the one run under ./runs with a live daemon, "
+                "else the one run under ./runs)")
 
 CTL_EXAMPLE = """examples:
   autocurriculum ctl hold --reason 'investigating the length spike' --run-dir runs/tiny
@@ -50,7 +52,7 @@ def add_ctl_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                         help="advance: leave the current plan step now; hold/resume automatic switching; set PHASE: go there")
     parser.add_argument("phase", nargs="?", default="", metavar="PHASE", help="target phase (set only)")
     parser.add_argument("--reason", required=True, metavar="TEXT", help="why; recorded in the logs and the metrics log")
-    parser.add_argument("--run-dir", default=DEFAULT_RUN_DIR, metavar="DIR", help=f"run directory (default {DEFAULT_RUN_DIR})")
+    parser.add_argument("--run-dir", metavar="DIR", help=RUN_DIR_HELP)
     parser.add_argument("--wait", type=float, metavar="SECONDS",
                         help="block until the daemon acknowledges; non-zero exit when rejected or timed out")
     parser.set_defaults(handler=cmd_ctl)
@@ -59,7 +61,7 @@ def add_ctl_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
 
 def add_status_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     _describe(parser, STATUS_EXAMPLE)
-    parser.add_argument("--run-dir", default=DEFAULT_RUN_DIR, metavar="DIR", help=f"run directory (default {DEFAULT_RUN_DIR})")
+    parser.add_argument("--run-dir", metavar="DIR", help=RUN_DIR_HELP)
     parser.add_argument("--json", action="store_true", help="print the status as one JSON object")
     parser.set_defaults(handler=cmd_status)
     return parser
@@ -69,8 +71,19 @@ def _error(message: str) -> None:
     print(f"autocurriculum: {message}", file=sys.stderr)
 
 
+def _run_directory(args: argparse.Namespace) -> Path | None:
+    """The run the operator means, or None after saying why none could be chosen."""
+    try:
+        return resolve_run_directory(args.run_dir)
+    except RunDirectoryError as error:
+        _error(str(error))
+        return None
+
+
 def cmd_ctl(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run_dir)
+    run_dir = _run_directory(args)
+    if run_dir is None:
+        return EX_UNKNOWN
     command = Command(args.command)
     if command is Command.SET and not args.phase:
         _error("ctl set needs a PHASE, e.g. `autocurriculum ctl set correctness --reason ...`")
@@ -125,7 +138,9 @@ def gather_status(run_dir: Path) -> tuple[int, dict[str, Any]]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run_dir)
+    run_dir = _run_directory(args)
+    if run_dir is None:
+        return EX_UNKNOWN
     code, status = gather_status(run_dir)
     if args.json:
         print(json.dumps(status, indent=2, sort_keys=True, default=str))

@@ -156,12 +156,19 @@ def write_report(out: Path, step: int, runs: dict[str, list[dict[str, object]]])
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """`autocurriculum eval --run-dir DIR [--checkpoint STEP] [--out DIR]`."""
+    from autocurriculum.run_directory import RunDirectoryError, resolve_run_directory
+
+    try:  # before the heavy imports below: a wrong invocation answers at once
+        run_dir = resolve_run_directory(args.run_dir)
+    except RunDirectoryError as error:
+        print(f"autocurriculum: {error}", file=sys.stderr)
+        return EX_UNKNOWN
+
     from autocurriculum.checkpoint import CheckpointStore
     from autocurriculum.policy import PolicyError, load
     from autocurriculum.wiring import build_run, structlog_events
 
     logs.configure()
-    run_dir = Path(args.run_dir)
     try:
         run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -153,7 +153,7 @@ def _check_jsonl(path: Path, source: str) -> None:
         raise DataError(f"{path}: no items (sources.{source} is empty)")
 
 
-def _hub_reachable() -> bool:
+def hub_reachable() -> bool:
     """A quick connection probe, so a machine without a network fails in seconds instead of hanging."""
     if os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1":
         return False
@@ -179,7 +179,7 @@ def _read_with_datasets(spec: SourceSpec, base_dir: Path) -> tuple[Any, str]:
     if not spec.hub_name:
         raise DataError(f"sources.{spec.name}.path: empty, and no hub_name either; point path at local "
                         f"{spec.split}.jsonl files")
-    if not _hub_reachable():
+    if not hub_reachable():
         raise DataError(f"sources.{spec.name}.path: empty and the hub is unreachable (offline); point path at "
                         f"local {spec.split}.jsonl files")
     try:

@@ -2,18 +2,20 @@
 
 The persistent compilation cache turns a resumed run's 10-20 s of XLA compilation into a cache read,
 which matters for a daemon that is restarted after crashes and for the test suite's kill/resume runs.
+
+The platform is JAX's own choice, never this package's: JAX reads `JAX_PLATFORMS` once, when it is
+imported (and the adapter's modules import it), so a default set here would come too late to matter —
+and forcing the CPU would silently waste a user's TPU or GPU. JAX takes the best platform it finds
+(TPU, GPU, else CPU); set `JAX_PLATFORMS=cpu` in the environment to force the CPU.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
 def configure_jax(cache_dir: Path | None) -> None:
-    """Use the CPU unless told otherwise and cache compiled programs under `cache_dir`."""
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Cache compiled programs under `cache_dir`; the platform stays JAX's choice (module docstring)."""
     import jax
 
     if cache_dir is not None:

@@ -68,7 +68,7 @@ def test_the_one_live_run_wins_over_finished_ones(tmp_path: Path, live_daemon) -
 def test_two_live_runs_are_an_error_listing_both(tmp_path: Path, live_daemon) -> None:
     runs = tmp_path / "runs"
     first, second = live_daemon(finished_run(runs / "a")), live_daemon(finished_run(runs / "b"))
-    with pytest.raises(RunDirectoryError, match="2 runs under .* have a live daemon") as raised:
+    with pytest.raises(RunDirectoryError, match=r"2 runs under .* have a live daemon") as raised:
         resolve_run_directory(None, environ={}, runs_folder=runs)
     assert str(first) in str(raised.value) and str(second) in str(raised.value)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from autocurriculum import runlog
 from autocurriculum.checkpoint import Checkpoint, CheckpointError, CheckpointStore
+from autocurriculum.completion_samples import COMPLETIONS_FILE, CompletionSamples
 from autocurriculum.observation import RecordBatch, StepObservation, summarize
 from autocurriculum.policy import Factor, Plan, Policy, PolicyError, expand_plan, load
 
@@ -60,6 +61,8 @@ class Daemon:
         self._pending_eval: StepObservation | None = None
         self._restore_before: int | None = None  # a collapse restore waiting for the segment to end
         self._batch_ids: list[str] = []
+        self._sample: tuple[Sequence[str], Sequence[str], RecordBatch] | None = None  # the step's first batch
+        self.samples = CompletionSamples()
         self.phase_steps: dict[str, int] = {}
         self.transitions: list[dict[str, object]] = []
 
@@ -172,7 +175,8 @@ class Daemon:
             warm_examples=self.library.warm_start_batches,
             log=lambda event, **fields: self.log.info(event, **fields),
         )
-        self.dispatcher = rewards.RewardDispatcher(count_tokens=self.bundle.count_tokens, on_batch=self._on_batch)
+        self.dispatcher = rewards.RewardDispatcher(count_tokens=self.bundle.count_tokens, on_batch=self._on_batch,
+                                                   on_texts=self._on_texts)
         self.state = controller.initial_state(self.plan)
         self.checkpoints = CheckpointStore(self.run_dir, self.policy.run.keep_checkpoints)
         self.session = GrpoSession(self.bundle, self.policy, self.dispatcher.reward_fns(self.plan[0].rewards))
@@ -183,7 +187,7 @@ class Daemon:
         self._ensure_signal_handlers()
 
     def _start_fresh(self) -> None:
-        for name in (runlog.METRICS_LOG, runlog.TRANSITIONS_LOG, runlog.EVAL_LOG):
+        for name in (runlog.METRICS_LOG, runlog.TRANSITIONS_LOG, runlog.EVAL_LOG, COMPLETIONS_FILE):
             (self.run_dir / name).unlink(missing_ok=True)
         for old in self.checkpoints.all():
             self.checkpoints.discard_after(old.step - 1)
@@ -241,6 +245,7 @@ class Daemon:
 
     def _truncate_logs(self, step: int) -> int:
         """Drop log lines of steps after `step`: the resumed run replays them and writes its own."""
+        self.samples.restore(self.run_dir, step)
         discarded = 0
         for name in (runlog.METRICS_LOG, runlog.TRANSITIONS_LOG, runlog.EVAL_LOG):
             path = self.run_dir / name
@@ -327,6 +332,11 @@ class Daemon:
             self._batches.append(batch)
             self._dispatch_seconds += seconds
 
+    def _on_texts(self, prompts: Sequence[str], completions: Sequence[str], records: RecordBatch) -> None:
+        with self._batches_lock:
+            if self._sample is None:
+                self._sample = (prompts, completions, records)
+
     def _finish_step(self) -> None:
         from autocurriculum import controller, logs
 
@@ -334,6 +344,7 @@ class Daemon:
         with self._batches_lock:
             batches, self._batches = self._batches, []
             dispatch_seconds, self._dispatch_seconds = self._dispatch_seconds, 0.0
+            sample, self._sample = self._sample, None
         observation = summarize(self.step, RecordBatch.concat(batches), self.policy.training.generations_per_prompt)
         requests = self.inbox.pending(after_seq=self.state.last_request_seq)
         evaluation, self._pending_eval = self._pending_eval, None
@@ -378,6 +389,12 @@ class Daemon:
             **controller.status_fields(decision),
         }
         runlog.append_line(self.run_dir / runlog.METRICS_LOG, record)
+        if sample is not None:  # a few texts for a person to read (report.py); a view, never a reason to stop
+            self.samples.take(self.step, before.phase, before.part, *sample)
+            try:
+                self.samples.save(self.run_dir)
+            except OSError:
+                pass
         if decision.action.kind.value != "none":
             transition = {
                 "step": self.step,

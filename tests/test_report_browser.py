@@ -11,6 +11,7 @@ give a screenshot.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,7 @@ PAGE_SCRIPT = """({
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("report-browser") / "run"
-    process = dp.start(run_dir, f"run.max_steps={STEPS}", "eval.every=20")
+    process = dp.start(run_dir, f"run.max_steps={STEPS}", "eval.every=20", "metrics.report_every=15")
     assert dp.finish(process) == 0, dp.log_of(run_dir)
     return run_dir
 
@@ -50,7 +51,8 @@ def test_the_report_of_a_real_run_opens_in_chromium_with_every_transition(real_r
     assert any(t["reason"] == "criteria_and_plateau" for t in transitions), transitions  # a switch by itself
 
     seen = visit(page.as_uri(), PAGE_SCRIPT)
-    screenshot = tmp_path / "report.png"
+    # AUTOCURRICULUM_REPORT_SCREENSHOT=docs/report-screenshot.png keeps it (the README's picture)
+    screenshot = Path(os.environ.get("AUTOCURRICULUM_REPORT_SCREENSHOT") or tmp_path / "report.png")
     screenshot.write_bytes(seen.screenshot_png)
     print(f"screenshot: {screenshot}")
 
@@ -77,3 +79,13 @@ def test_the_report_of_a_real_run_opens_in_chromium_with_every_transition(real_r
             assert {"prompt", "completion", "answer", "contract_ok", "correct", "rewards"} <= set(row)
             assert row["completion"] in shown["completions"]
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000
+
+
+def test_the_daemon_rewrites_the_report_every_n_steps_and_at_the_end(real_run: Path) -> None:
+    """metrics.report_every = 15: written at steps 15 and 30 in a thread, and once more when the run ends."""
+    page = (real_run / "report.html").read_text(encoding="utf-8")
+    last = dp.lines(real_run / "metrics.jsonl")[-1]
+    assert f"<tr><th>step</th><td>{last['step']} (report written" in page
+    for transition in dp.lines(real_run / "transitions.jsonl"):
+        assert f'data-step="{transition["step"]}"' in page
+    assert "report_failed" not in dp.log_of(real_run)

@@ -63,6 +63,7 @@ class Daemon:
         self._batch_ids: list[str] = []
         self._sample: tuple[Sequence[str], Sequence[str], RecordBatch] | None = None  # the step's first batch
         self.samples = CompletionSamples()
+        self._reporter: threading.Thread | None = None  # rewrites report.html every metrics.report_every steps
         self.phase_steps: dict[str, int] = {}
         self.transitions: list[dict[str, object]] = []
 
@@ -290,6 +291,10 @@ class Daemon:
                 self._evaluate()
         if self.failed:
             exit_code = EX_SOFTWARE
+        if self.policy.metrics.report_every:  # the last word of the run, in the page a browser tab shows
+            if self._reporter is not None:
+                self._reporter.join()
+            self._write_report()
         self.log.info(
             logs.RUN_FINISHED,
             step=self.step,
@@ -413,6 +418,11 @@ class Daemon:
         self.exporter.update(record)
         self._print_progress(record)
         self._write_status(record)
+        every = self.policy.metrics.report_every
+        if every and self.step % every == 0 and (self._reporter is None or not self._reporter.is_alive()):
+            # in a thread: drawing takes about a second, which the step boundary must not wait for
+            self._reporter = threading.Thread(target=self._write_report, name="autocurriculum-report", daemon=True)
+            self._reporter.start()
 
     def _apply(self, decision) -> None:  # controller.Decision
         from autocurriculum.controller import ActionKind
@@ -478,6 +488,15 @@ class Daemon:
         checkpoint = loaded[0]
         self.log.warning(logs.WEIGHTS_RESTORED, step=self.step, checkpoint=checkpoint.step, path=str(checkpoint.path),
                          collapse_began=before)
+
+    def _write_report(self) -> None:
+        """RUN_DIR/report.html from the run's own files; a view on training, never a reason to stop it."""
+        from autocurriculum import logs, report
+
+        try:
+            report.write_report(self.run_dir)
+        except Exception as error:
+            self.log.warning(logs.ALERT, alert="report_failed", step=self.step, error=f"{type(error).__name__}: {error}")
 
     def _evaluate(self) -> None:
         """Held-out evaluation between segments; its figures join the next step's observation."""

@@ -308,6 +308,7 @@ class MetricsSpec:
     window: int = 10
     bind: str = "127.0.0.1"
     port: int = 9464  # 0 disables the HTTP exporter
+    report_every: int = 0  # rewrite RUN_DIR/report.html every N steps (report.py); 0 = never
 
 
 @dataclass(frozen=True, slots=True)
@@ -649,6 +650,7 @@ def _parse_metrics(root: _Table) -> MetricsSpec:
         window=t.integer("window", d.window),
         bind=t.string("bind", d.bind, non_empty=True),
         port=t.integer("port", d.port, minimum=0, maximum=65535),
+        report_every=t.integer("report_every", d.report_every, minimum=0),
     )
     t.finish()
     return spec

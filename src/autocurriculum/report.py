@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from matplotlib.ticker import MaxNLocator
+
 from autocurriculum import completion_samples, runlog
 
 EX_OK, EX_NOINPUT, EX_CANTCREAT = 0, 66, 73
@@ -132,7 +134,7 @@ def _figure(width: float, height: float, rows: int = 1):  # -> matplotlib.figure
     figure = Figure(figsize=(width, height))
     margin = 0.45 / height  # inches of room for the title and the step axis, whatever the height
     figure.subplots_adjust(left=0.1, right=0.98, top=1 - margin, bottom=margin * 1.1,
-                           hspace=0.15 + 0.1 * (rows > 1), wspace=0.22)
+                           hspace=0.5, wspace=0.15)
     return figure
 
 
@@ -170,6 +172,8 @@ def _shade_phases(axes, run: Run) -> None:
     band per plan step was most of the drawing time of a long run.
     """
     segments = _segments(run)
+    axes.xaxis.set_major_locator(MaxNLocator(8, integer=True))  # fewer tick objects: they dominate drawing
+    axes.set_xlim(0.5, run.last["step"] + 0.5)
     axes.broken_barh([(first - 0.5, last - first + 1) for first, last, _ in segments], (0, 1),
                      transform=axes.get_xaxis_transform(), zorder=0, lw=0,
                      facecolors=[PHASE_COLOURS[p % len(PHASE_COLOURS)] for _, _, p in segments])
@@ -224,7 +228,7 @@ def _timeline(run: Run):
     axes.invert_yaxis()
     axes.set_xlabel("step")
     axes.set_title("phase timeline: plan steps, transitions (hover a marker for its evidence), operator requests (^)",
-                   fontsize=9)
+                   fontsize=9, y=1.0)
     axes.set_xlim(0.5, run.last["step"] + 0.5 + max(2, run.last["step"] * 0.15))
     return figure
 
@@ -243,58 +247,65 @@ def _base_metric(key: str) -> str:
 
 
 def _watched(run: Run):
+    """One chart per watched metric (value, window mean, threshold), then one for every plateau test.
+
+    The plateau tests share one chart as statistic / bound, so tests with different units read on
+    one scale (the test's own verdict is marked); the raw statistic and bound are in the page's
+    table. Fewer axes: each costs tens of milliseconds to draw, and the report has a time budget.
+    """
     criteria_keys, plateau_keys = _watched_names(run)
     names = list(dict.fromkeys([_base_metric(k) for k in criteria_keys + plateau_keys]))
-    figure = _figure(10, 0.6 + 1.7 * max(1, len(names)), rows=len(names))
+    rows = (len(names) + 1) // 2
+    figure = _figure(10, 0.7 + 1.6 * (rows + 1), rows=rows + 1)
     if not names:
         figure.text(0.5, 0.5, "no criteria or plateau tests recorded", ha="center")
         return figure
-    from matplotlib.ticker import MaxNLocator
-
-    grid = figure.subplots(len(names), 2, squeeze=False, sharex=True)
-    for row, name in enumerate(names):
-        value_axes, plateau_axes = grid[row]
-        _shade_phases(value_axes, run)
-        _shade_phases(plateau_axes, run)
+    grid = figure.add_gridspec(rows + 1, 2)
+    first = None
+    for index, name in enumerate(names):
+        axes = figure.add_subplot(grid[index // 2, index % 2], sharex=first)
+        first = first or axes
+        _shade_phases(axes, run)
         steps, values = _series(run, lambda line, n=name: _metric(line, n))
-        value_axes.plot(steps, values, lw=0.6, color="#999", label="per step")
+        axes.plot(steps, values, lw=0.6, color="#999", label="per step")
         for key in (k for k in criteria_keys if _base_metric(k) == name):
             mean_steps, means = _series(run, lambda line, k=key: (line.get("criteria") or {}).get(k, {}).get("value"))
-            value_axes.plot(mean_steps, means, lw=1.4, color="#1f77b4", label="window mean")
+            axes.plot(mean_steps, means, lw=1.4, color="#1f77b4", label="window mean")
             t_steps, thresholds = _series(run, lambda line, k=key: (line.get("criteria") or {}).get(k, {}).get("threshold"))
-            value_axes.plot(t_steps, thresholds, ls="none", marker="_", ms=4, color="#d62728", label="threshold")
+            axes.plot(t_steps, thresholds, ls="none", marker="_", ms=4, color="#d62728", label="threshold")
             held = _series(run, lambda line, k=key: 1.0 if (line.get("criteria") or {}).get(k, {}).get("holds") else None)[0]
             if held:
-                value_axes.plot(held, [value_axes.get_ylim()[1]] * len(held), ls="none", marker="|", ms=4,
-                                color="#2ca02c", label="criterion holds")
-        value_axes.set_ylabel(name, fontsize=8)
-        value_axes.yaxis.set_major_locator(MaxNLocator(4))
-        plateau_axes.yaxis.set_major_locator(MaxNLocator(4))
-        for key in (k for k in plateau_keys if _base_metric(k) == name):
-            stat_steps, stats = _series(run, lambda line, k=key: (line.get("plateau") or {}).get(k, {}).get("statistic"))
-            test = next((l["plateau"][key].get("test") for l in run.steps if key in (l.get("plateau") or {})), "")
-            plateau_axes.plot(stat_steps, stats, lw=1.2, color="#8c564b", label=f"{test} statistic")
-            b_steps, bounds = _series(run, lambda line, k=key: (line.get("plateau") or {}).get(k, {}).get("bound"))
-            plateau_axes.plot(b_steps, bounds, ls="none", marker="_", ms=4, color="#d62728", label="bound")
-            flat = _series(run, lambda line, k=key: 1.0 if (line.get("plateau") or {}).get(k, {}).get("plateaued") else None)[0]
-            if flat:
-                top = max(stats + bounds) if stats + bounds else 1.0
-                plateau_axes.plot(flat, [top] * len(flat), ls="none", marker="|", ms=4, color="#2ca02c", label="plateaued")
-        if not any(_base_metric(k) == name for k in plateau_keys):
-            plateau_axes.text(0.5, 0.5, "no plateau test on this metric", ha="center", va="center",
-                              transform=plateau_axes.transAxes, fontsize=8, color="#777")
-    for axes in grid[:, 0]:  # one legend per column, on the first chart that has every entry
-        if len(axes.get_legend_handles_labels()[0]) >= 3:
+                axes.plot(held, [max(values + thresholds, default=1.0)] * len(held), ls="none", marker="|", ms=4,
+                          color="#2ca02c", label="criterion holds")
+        axes.set_title(name, fontsize=8, y=1.0, pad=2)
+        axes.yaxis.set_major_locator(MaxNLocator(4))
+        if index == 0:
             axes.legend(fontsize=6, loc="upper left")
-            break
-    for axes in grid[:, 1]:
-        if len(axes.get_legend_handles_labels()[0]) >= 2:
-            axes.legend(fontsize=6, loc="upper left")
-            break
-    grid[0][0].set_title("watched metric, its window mean and criterion threshold", fontsize=9)
-    grid[0][1].set_title("plateau statistic and its bound", fontsize=9)
-    grid[-1][0].set_xlabel("step")
-    grid[-1][1].set_xlabel("step")
+        if index < len(names) - 2:
+            axes.tick_params(labelbottom=False)
+    plateau = figure.add_subplot(grid[rows, :], sharex=first)
+    _shade_phases(plateau, run)
+    for index, key in enumerate(plateau_keys):
+        def ratio(line: Mapping[str, Any], k: str = key) -> float | None:
+            entry = (line.get("plateau") or {}).get(k) or {}
+            statistic, bound = entry.get("statistic"), entry.get("bound")
+            ok = isinstance(statistic, (int, float)) and isinstance(bound, (int, float)) and bound > 0
+            return statistic / bound if ok else None  # type: ignore[operator]
+
+        colour = f"C{index % 10}"
+        steps, values = _series(run, ratio)
+        test = next((line["plateau"][key].get("test") for line in run.steps if key in (line.get("plateau") or {})), "")
+        plateau.plot(steps, values, lw=1.1, color=colour, label=f"{key} ({test})")
+        flat = _series(run, lambda line, k=key: 1.0 if (line.get("plateau") or {}).get(k, {}).get("plateaued") else None)[0]
+        if flat:
+            plateau.plot(flat, [-0.08 * (index + 1)] * len(flat), ls="none", marker="|", ms=4, color=colour)
+    plateau.axhline(1.0, color="#d62728", lw=0.8, ls="--")
+    plateau.yaxis.set_major_locator(MaxNLocator(4))
+    plateau.set_title("plateau tests: statistic / bound (ticks below zero: the test's verdict was 'plateaued')",
+                      fontsize=8, y=1.0, pad=2)
+    plateau.set_xlabel("step")
+    if plateau_keys:
+        plateau.legend(fontsize=6, loc="upper right", ncols=2)
     return figure
 
 
@@ -310,7 +321,7 @@ def _rewards(run: Run):
         axes.plot(steps, values, lw=1.0, label=name)
     steps, values = _series(run, lambda line: _metric(line, "reward_mean"))
     axes.plot(steps, values, lw=1.6, color="black", label="summed (reward_mean)")
-    axes.set_title("rewards per function (mean over the step's completions)", fontsize=9)
+    axes.set_title("rewards per function (mean over the step's completions)", fontsize=9, y=1.0)
     axes.set_xlabel("step")
     axes.legend(fontsize=6, loc="upper left", ncols=2)
     return figure
@@ -324,7 +335,7 @@ def _learnability(run: Run):
         steps, values = _series(run, lambda line, n=name: _metric(line, n))
         axes.plot(steps, values, lw=1.0, label=name)
     axes.set_title("learnability: share of GRPO groups with reward variance, mean |advantage| (0 = nothing to learn)",
-                   fontsize=9)
+                   fontsize=9, y=1.0)
     axes.set_xlabel("step")
     axes.legend(fontsize=6, loc="upper left")
     return figure
@@ -355,7 +366,7 @@ def _heldout(run: Run):
             if points:
                 axes.plot(*zip(*points), ls=style, marker="o", ms=3, color=colour,
                           label=f"{name} ({decoding})")
-    axes.set_title("held-out evaluation (greedy solid, sampled dashed)", fontsize=9)
+    axes.set_title("held-out evaluation (greedy solid, sampled dashed)", fontsize=9, y=1.0)
     axes.set_xlabel("step")
     axes.set_xlim(0.5, run.last["step"] + 0.5)
     if names:
@@ -376,7 +387,7 @@ def _step_time(run: Run):
 
     axes.yaxis.set_minor_locator(NullLocator())  # log minor ticks cost more to draw than the rest of the chart
     axes.set_title("wall time per step and the controller's share (log scale; evaluation and checkpoint steps stand out)",
-                   fontsize=9)
+                   fontsize=9, y=1.0)
     axes.set_xlabel("step")
     axes.legend(fontsize=6, loc="upper left")
     return figure
@@ -415,8 +426,8 @@ def render_html(run: Run) -> str:
     svgs = {name: _svg(figure) for name, figure in charts.items()}
     last = run.last
     status = run.status or {}
-    state = (f"running (pid {run.running_pid})" if run.running_pid else
-             "finished: curriculum complete" if status.get("done") else "not running")
+    state = ("curriculum complete" if status.get("done") else
+             f"running (pid {run.running_pid})" if run.running_pid else "not running")
     alerts = ", ".join(last.get("alerts") or []) or "none"
     title = f"autocurriculum run report: {run.run_dir.name}"
     parts = [
@@ -452,8 +463,6 @@ def render_html(run: Run) -> str:
         _samples_html(run),
         "</body></html>",
     ]
-    for figure in charts.values():
-        figure.clear()
     return "\n".join(parts)
 
 

@@ -83,8 +83,11 @@ def test_plot_returns_the_report_figures(tour_dir: Path) -> None:
     # the watched metrics: one row per metric named by a criterion or a plateau test anywhere in the run
     watched = {json.dumps(k) for line in runlog.read_lines(tour_dir / runlog.METRICS_LOG)
                for k in [*(line.get("criteria") or {}), *(line.get("plateau") or {})]}
-    labels = {a.get_ylabel() for a in figures["watched"].axes if a.get_ylabel()}
-    assert {json.loads(k).split(" ")[0] for k in watched} == labels
+    *per_metric, plateau = figures["watched"].axes
+    assert {json.loads(k).split(" ")[0] for k in watched} == {a.get_title() for a in per_metric}
+    plateau_keys = {json.loads(k) for line in runlog.read_lines(tour_dir / runlog.METRICS_LOG)
+                    for k in map(json.dumps, line.get("plateau") or {})}
+    assert {text.get_text().rsplit(" (", 1)[0] for text in plateau.get_legend().get_texts()} == plateau_keys
     held_out = figures["heldout"].axes[0]
     assert held_out.get_lines()  # the tour evaluates every 10 steps
 

@@ -183,13 +183,18 @@ def _shade_phases(axes, run: Run) -> None:
                     linestyles=":", zorder=1)
 
 
-def _series(run: Run, getter) -> tuple[list[int], list[float]]:
+def _series(run: Run, getter, gaps: bool = False) -> tuple[list[int], list[float]]:
+    """(steps, values) where `getter(line)` gave a finite number; with `gaps`, NaN elsewhere, so a
+    line breaks where its quantity did not apply (a criterion of another phase) instead of bridging."""
     steps, values = [], []
     for line in run.steps:
         value = getter(line)
-        if isinstance(value, (int, float)) and math.isfinite(value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             steps.append(line["step"])
             values.append(float(value))
+        elif gaps:
+            steps.append(line["step"])
+            values.append(math.nan)
     return steps, values
 
 
@@ -269,7 +274,8 @@ def _watched(run: Run):
         steps, values = _series(run, lambda line, n=name: _metric(line, n))
         axes.plot(steps, values, lw=0.6, color="#999", label="per step")
         for key in (k for k in criteria_keys if _base_metric(k) == name):
-            mean_steps, means = _series(run, lambda line, k=key: (line.get("criteria") or {}).get(k, {}).get("value"))
+            mean_steps, means = _series(run, lambda line, k=key: (line.get("criteria") or {}).get(k, {}).get("value"),
+                                        gaps=True)
             axes.plot(mean_steps, means, lw=1.4, color="#1f77b4", label="window mean")
             t_steps, thresholds = _series(run, lambda line, k=key: (line.get("criteria") or {}).get(k, {}).get("threshold"))
             axes.plot(t_steps, thresholds, ls="none", marker="_", ms=4, color="#d62728", label="threshold")
@@ -293,7 +299,7 @@ def _watched(run: Run):
             return statistic / bound if ok else None  # type: ignore[operator]
 
         colour = f"C{index % 10}"
-        steps, values = _series(run, ratio)
+        steps, values = _series(run, ratio, gaps=True)
         test = next((line["plateau"][key].get("test") for line in run.steps if key in (line.get("plateau") or {})), "")
         plateau.plot(steps, values, lw=1.1, color=colour, label=f"{key} ({test})")
         flat = _series(run, lambda line, k=key: 1.0 if (line.get("plateau") or {}).get(k, {}).get("plateaued") else None)[0]
@@ -317,7 +323,8 @@ def _rewards(run: Run):
     for line in run.steps:
         names.update(dict.fromkeys((line.get("observation") or {}).get("reward_means", {})))
     for name in names:
-        steps, values = _series(run, lambda line, n=name: (line.get("observation") or {}).get("reward_means", {}).get(n))
+        steps, values = _series(run, lambda line, n=name: (line.get("observation") or {}).get("reward_means", {}).get(n),
+                                gaps=True)  # a reward outside the active set has no line there
         axes.plot(steps, values, lw=1.0, label=name)
     steps, values = _series(run, lambda line: _metric(line, "reward_mean"))
     axes.plot(steps, values, lw=1.6, color="black", label="summed (reward_mean)")

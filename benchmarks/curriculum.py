@@ -132,18 +132,20 @@ def run_child(regime: str, difficulty: str, seed: int, budget: int, out: Path, c
             if target.mixture != source.mixture:
                 self.stream.set_mixture(target.mixture)
             if target.rewards != source.rewards:
-                self.session.set_reward_fns(self.dispatcher.reward_fns(target.rewards))
+                self.trainer.set_reward_fns(self.dispatcher.reward_fns(target.rewards))
 
         def _train(self) -> int:
             code = super()._train()
-            evaluation.evaluate_session(self, step=self.step)
+            evaluation.evaluate_session(self.trainer, self.dispatcher, self.library.heldout(),
+                                        temperature=self.policy.training.temperature, step=self.step,
+                                        run_dir=self.run_dir, log=self.log)
             return code
 
     logs.configure(json=True, stream=sys.stderr)
     daemon = BenchmarkDaemon(policy, out, resume=False, overrides=overrides)
     daemon.plan = regime_plan(regime, policy, expand_plan(policy), budget)
     started = time.monotonic()
-    code = daemon.run()
+    code = daemon.run(handle_signals=True)
     (out / "child.json").write_text(json.dumps({
         "exit_code": code, "wall_seconds": time.monotonic() - started, "terminal_done_at": daemon.terminal_done_at,
         "plan": [step.label for step in daemon.plan],

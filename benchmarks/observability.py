@@ -1,8 +1,9 @@
 """What observability and operator control cost per training step, against the overhead anchor.
 
 Anchor (issue 8): the whole controller (rewards + observations, decide, export, logging) costs under
-2% of a step; the quickstart's steady GRPO step is 0.10-0.13 s (DESIGN.md), so the whole controller
-has about 2 ms a step, and the pieces measured here must be a small part of that:
+2% of a step; the quickstart's steady GRPO step is 0.10-0.13 s (docs/design.md, "Facts the code
+relies on"), so the whole controller has about 2 ms a step, and the pieces measured here must be a
+small part of that:
   - Exporter.update(record), once per step;
   - ControlInbox.pending(), once per step, with an empty inbox and after 1,000 handled requests;
   - write_status(), once per step (atomic replace, not fsynced);
@@ -32,7 +33,7 @@ from autocurriculum.override import Command  # noqa: E402
 from autocurriculum.policy import expand_plan, load  # noqa: E402
 from tests.synthetic_run import full_tour  # noqa: E402
 
-STEP_SECONDS = 0.10  # the quickstart's fastest steady GRPO step (DESIGN.md)
+STEP_SECONDS = 0.10  # the quickstart's fastest steady GRPO step (docs/design.md, "Facts the code relies on")
 CONTROLLER_BUDGET = 0.02 * STEP_SECONDS  # issue 8: the whole controller under 2% of a step
 
 

@@ -27,43 +27,35 @@ WARMUP = 10
 
 def bare_loop(policy, steps: int) -> list[float]:
     from autocurriculum.data import to_tunix_batch
-    from autocurriculum.library import SourceLibrary
-    from autocurriculum.policy import expand_plan
-    from autocurriculum.tunix_adapter import GrpoSession, build_model_bundle, configure_jax
+    from autocurriculum.wiring import build_run
 
-    base_dir = REPO / "policies"
-    cache = (base_dir / policy.model.cache_dir).resolve()
-    configure_jax(cache / "jax-compilation")
-    library = SourceLibrary(policy, base_dir=base_dir, cache_dir=cache / "data")
-    bundle = build_model_bundle(policy, base_dir, library.tokenizer_corpus, library.recipe(),
-                                library.warm_start_batches, log=lambda *a, **k: None)
+    parts = build_run(policy, log=lambda *a, **k: None)
     strict = re.compile(r"^\s*<reasoning>.*?</reasoning>\s*<answer>.+?</answer>\s*$", re.S)
 
     def format_reward(prompts, completions, **kwargs):
         return [0.5 if strict.match(c) else -1.0 for c in completions]
 
-    session = GrpoSession(bundle, policy, [format_reward])
-    stream = library.stream(expand_plan(policy)[0].mixture, seed=policy.run.seed)
+    parts.trainer.set_reward_fns([format_reward])  # the bare loop: no dispatcher, no observations
     stamps: list[float] = []
 
     def batches():
         for number in range(1, steps + 1):
             stamps.append(time.perf_counter())
-            session.set_batch_number(number)
-            yield to_tunix_batch(stream.next_batch(policy.training.prompts_per_step))
+            parts.trainer.set_batch_number(number)
+            yield to_tunix_batch(parts.stream.next_batch(policy.training.prompts_per_step))
         stamps.append(time.perf_counter())
 
-    session.train(batches())
+    parts.trainer.train(batches())
     return list(np.diff(stamps))[WARMUP:]
 
 
 def daemon_run(policy, steps: int) -> tuple[list[float], list[float]]:
     from autocurriculum import logs
-    from autocurriculum.daemon import Daemon
+    from autocurriculum.daemon import RunOptions, run_daemon
 
     logs.configure(json=True, level=40)  # errors only: the benchmark's output stays readable
     with tempfile.TemporaryDirectory() as tmp:
-        Daemon(policy, Path(tmp) / "run", resume=False, max_steps=steps).run()
+        run_daemon(policy, Path(tmp) / "run", RunOptions(max_steps=steps, handle_signals=True))
         rows = [json.loads(line) for line in open(Path(tmp) / "run" / "metrics.jsonl")][WARMUP:]
     return [r["step_seconds"] for r in rows], [r["controller_seconds"] for r in rows]
 

@@ -8,7 +8,8 @@ test of plateau.py (with a policy's [plateau] settings), over SERIES simulated s
                      0.9 with the wander below; false plateau = any plateau verdict before the rise
                      ends; delay = steps from the end of the rise to the first verdict
   flat, wandering    p = 0.9 plus a slow AR(1) wander clipped to [0.82, 1.0] (a tiny model's
-                     compliance per tenth of a run, DESIGN.md); delay = steps to the first verdict
+                     compliance per tenth of a run, docs/design.md "Plateaus and noise");
+                     delay = steps to the first verdict
   slowly rising      p rises from 0.5 to 0.9 over 400 steps; false plateau = any verdict in 300 steps
 
 Each step draws 4 groups x 4 completions (16 a step, Bernoulli(p)); the rate is their mean and

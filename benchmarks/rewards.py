@@ -59,8 +59,8 @@ TUNIX_SET = (tunix_gsm8k.match_format_exactly, tunix_gsm8k.match_format_approxim
 ALL_REWARDS = tuple(RewardSpec(name) for name in REWARD_PARAMETERS)  # all five: more work than either phase set
 
 # Over a whole run most completions comply: phase 1 is short, and afterwards 93-99% of completions
-# are in the contract with accuracy 0.3-0.7 (DESIGN.md, the tiny-model curriculum). So 82% strict
-# (half of them wrong) and 18% violations of every kind.
+# are in the contract with accuracy 0.3-0.7 (docs/design.md, "Facts the code relies on"). So
+# 82% strict (half of them wrong) and 18% violations of every kind.
 MIX: dict[str, float] = {
     "formatted correct": 0.35,
     "formatted wrong, derived": 0.20,

@@ -13,6 +13,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from autocurriculum.controller import (
+    STATE_SCHEMA_VERSION,
+    StateFormatError,
     COLLAPSE_EMPTY_RATE,
     collapse_distinct_floor,
     GUARD_Z,
@@ -515,6 +517,32 @@ def test_a_malformed_state_names_the_field() -> None:
     data["windows"] = {"extraction_rate": {"size": 3}}
     with pytest.raises(ValueError, match="'windows'"):
         ControllerState.from_json(data)
+
+
+def test_the_stored_state_carries_its_schema_version() -> None:
+    assert initial_state(PLAN).to_json()["schema_version"] == STATE_SCHEMA_VERSION
+
+
+def test_a_state_stored_before_versions_were_recorded_is_read() -> None:
+    state = replace(judged(0.3, regressed_windows=1), last_request_seq=4, rollbacks={1: 1})
+    data = json.loads(json.dumps(state.to_json()))
+    del data["schema_version"]
+    assert ControllerState.from_json(data) == state
+
+
+def test_a_state_of_an_unknown_version_is_refused_naming_the_file() -> None:
+    data = initial_state(PLAN).to_json()
+    data["schema_version"] = STATE_SCHEMA_VERSION + 1
+    with pytest.raises(StateFormatError, match=r"^runs/x/checkpoints/step-10/state\.json: controller state has "
+                       rf"schema_version {STATE_SCHEMA_VERSION + 1}; this autocurriculum reads version "):
+        ControllerState.from_json(data, file="runs/x/checkpoints/step-10/state.json")
+
+
+def test_a_malformed_state_names_the_file_and_the_field() -> None:
+    data = initial_state(PLAN).to_json()
+    data["history"] = [[1, 0, "one", "swap_data", "settled"]]
+    with pytest.raises(StateFormatError, match=r"^state\.json: controller state: field 'history' is malformed"):
+        ControllerState.from_json(data, file="state.json")
 
 
 def test_status_fields_have_the_metrics_log_shape() -> None:

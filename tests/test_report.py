@@ -133,3 +133,29 @@ def test_completion_samples_stay_bounded_and_keep_the_parsed_fields(tmp_path: Pa
     samples.restore(tmp_path, up_to_step=499)  # a resume from step 499 drops what came after
     assert [r["step"] for r in samples.phases["behaviour"]] == [498, 498, 499, 499]  # the file held 495-500
     assert "correctness" not in samples.phases or not samples.phases["correctness"]
+
+
+def test_the_daemon_samples_completions_per_phase_and_refreshes_the_report(tmp_path: Path) -> None:
+    """The real daemon on the scripted trainer (tests/fake_trainer.py): completions.json holds each
+    phase's last sampled completions with their parsed fields, and metrics.report_every = 5 leaves a
+    report.html that shows the run's end and every transition."""
+    from autocurriculum.daemon import RunOptions, run_daemon
+
+    from .fake_trainer import ScriptedBackend, good
+
+    run_dir = tmp_path / "run"
+    policy = load(REPO / "tests" / "policies" / "fast.toml", overrides=["metrics.report_every=5"])
+    result = run_daemon(policy, run_dir, RunOptions(backend=ScriptedBackend(script=good)))
+    assert result.exit_code == 0 and result.done
+    sampled = completion_samples.read(run_dir)
+    assert list(sampled) == ["behaviour", "correctness", "generalisation"]
+    for phase, rows in sampled.items():
+        assert len(rows) == completion_samples.PER_PHASE
+        assert all(row["phase"] == phase and row["prompt"] and row["completion"] for row in rows)
+        assert all(row["contract_ok"] and row["answer"] is not None for row in rows)  # the `good` script complies
+    assert sampled["generalisation"][-1]["step"] == result.steps
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert f"<tr><th>step</th><td>{result.steps} (report written" in page
+    assert "curriculum complete" in page
+    for transition in result.transitions:
+        assert f'data-step="{transition["step"]}"' in page

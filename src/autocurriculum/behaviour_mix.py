@@ -1,11 +1,12 @@
 """Supervised warm-start examples for the tiny quickstart base: mixed behaviour, real skill.
 
 GRPO cannot teach from nothing: a group whose completions all earn the same reward has zero
-advantage (DESIGN.md). So the quickstart's base is first taught, by plain supervised learning, a
-mixture of behaviours a pretrained model plausibly has: mostly free-form answers ("7 + 5 = 12. The
-answer is 12."), some inside the contract, some refusals. Phase 1 then has a format to enforce and
-refusals to remove, and the base has real arithmetic skill for phase 2 to sharpen. This module only
-builds the (prompt, target) text pairs; tunix_adapter.warm_start trains on them.
+advantage (docs/design.md, "The learning signal"). So the quickstart's base is first taught, by
+plain supervised learning, a mixture of behaviours a pretrained model plausibly has: mostly free-form
+answers ("7 + 5 = 12. The answer is 12."), some inside the contract, some refusals. Phase 1 then
+has a format to enforce and refusals to remove, and the base has real arithmetic skill for phase 2
+to sharpen. This module only builds the (prompt, target) text pairs; tunix_adapter.warm_start
+trains on them.
 """
 
 from __future__ import annotations

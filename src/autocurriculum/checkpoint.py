@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from autocurriculum.durable import fsync_tree
+
 CHECKPOINTS = "checkpoints"
 MANIFEST = "MANIFEST.json"
 STATE = "state.json"
@@ -72,16 +74,6 @@ def _files(root: Path) -> Iterator[Path]:
             yield path
 
 
-def _fsync_tree(root: Path) -> None:
-    for path in [*root.rglob("*"), root]:
-        flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0)
-        fd = os.open(path, flags)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 class CheckpointStore:
     """Writes, lists, verifies and prunes the checkpoints of one run directory."""
 
@@ -104,11 +96,11 @@ class CheckpointStore:
                 for path in _files(staging)
             }
             (staging / MANIFEST).write_text(json.dumps({"step": step, "files": manifest}, sort_keys=True))
-            _fsync_tree(staging)
+            fsync_tree(staging)
             if final.exists():  # a resumed run reaching the same step again: replace it whole
                 shutil.rmtree(final)
             staging.rename(final)
-            _fsync_tree(self.root)
+            fsync_tree(self.root)
         except BaseException as error:
             shutil.rmtree(staging, ignore_errors=True)
             if isinstance(error, (KeyboardInterrupt, SystemExit)):

@@ -2,9 +2,8 @@
 
 The CLI only routes: each subcommand's work lives in the module that owns it, imported lazily
 inside the handler, so `validate` never imports JAX or Tunix and answers in a fraction of a second.
-A subcommand whose module is not installed yet says so and exits 70 (EX_SOFTWARE) instead of
-failing with a traceback. A bad policy exits 78 (EX_CONFIG) with one line naming the file, the
-dotted TOML path and the bad value, like `nginx -t`.
+A bad policy exits 78 (EX_CONFIG) with one line naming the file, the dotted TOML path and the bad
+value, like `nginx -t`. Every exit code is in `autocurriculum.exits`.
 """
 
 from __future__ import annotations
@@ -15,37 +14,19 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-EX_OK, EX_SOFTWARE, EX_CONFIG = 0, 70, 78
+from autocurriculum.exits import EX_CONFIG, EX_OK
+
 SUBCOMMANDS = ("run", "validate", "status", "ctl", "replay", "eval", "report")
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _provided(module: str, name: str) -> Callable[..., object] | None:
-    """`module.name` if that module exists and defines it; None while another engineer is writing it."""
-    try:
-        loaded = importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name != module:  # the module exists but something it needs does not: a real error
-            raise
-        return None
-    found = getattr(loaded, name, None)
-    return found if callable(found) else None
-
-
-def _not_available(subcommand: str, module: str, name: str) -> int:
-    print(f"autocurriculum {subcommand}: not available yet ({module}.{name} is missing)", file=sys.stderr)
-    return EX_SOFTWARE
-
-
-def _delegate(subcommand: str, module: str, name: str) -> Handler:
+def _delegate(module: str, name: str) -> Handler:
     """A handler that calls `module.name(args)`, imported only when the subcommand runs."""
 
     def handler(args: argparse.Namespace) -> int:
-        function = _provided(module, name)
-        if function is None:
-            return _not_available(subcommand, module, name)
-        return int(function(args))  # type: ignore[call-overload]
+        function: Handler = getattr(importlib.import_module(module), name)
+        return int(function(args))
 
     return handler
 
@@ -64,11 +45,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from autocurriculum.policy import load
 
-    replay_file = _provided("autocurriculum.replay", "replay_file")
-    if replay_file is None:
-        return _not_available("replay", "autocurriculum.replay", "replay_file")
+    replay = importlib.import_module("autocurriculum.replay")
     policy = load(Path(args.policy), overrides=args.set or ())
-    return int(replay_file(policy, Path(args.metrics), Path(args.plot) if args.plot else None))  # type: ignore[call-overload]
+    return int(replay.replay_file(policy, Path(args.metrics), Path(args.plot) if args.plot else None))
 
 
 def _add_set_argument(parser: argparse.ArgumentParser) -> None:
@@ -79,11 +58,7 @@ def _add_set_argument(parser: argparse.ArgumentParser) -> None:
 
 def _add_control_arguments(parser: argparse.ArgumentParser, function: str) -> None:
     """status and ctl take their arguments from control_cli, which owns them."""
-    add = _provided("autocurriculum.control_cli", function)
-    if add is not None:
-        add(parser)
-    else:  # accept anything, so the handler can say "not available yet" rather than argparse erroring
-        parser.set_defaults(accepts_unknown=True)
+    getattr(importlib.import_module("autocurriculum.control_cli"), function)(parser)
 
 
 def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
@@ -107,7 +82,7 @@ def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
     p = add("run", "run the daemon: train through the policy's single-factor plan",
             ["autocurriculum run policies/tiny.toml --run-dir runs/tiny",
              "autocurriculum run policies/default.toml --set model.weights=/models/gemma3-1b-it --resume"],
-            _delegate("run", "autocurriculum.daemon", "cmd_run"))
+            _delegate("autocurriculum.daemon", "cmd_run"))
     p.add_argument("policy", help="policy TOML file")
     p.add_argument("--run-dir", help="run directory (default: the policy's run.run_dir)")
     p.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
@@ -122,14 +97,14 @@ def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
 
     p = add("status", "show a run's phase, plan step, step and last decision (exit 0 running, 3 not running, 4 unknown)",
             ["autocurriculum status --run-dir runs/tiny", "autocurriculum status --run-dir runs/tiny --json"],
-            _delegate("status", "autocurriculum.control_cli", "cmd_status"))
+            _delegate("autocurriculum.control_cli", "cmd_status"))
     if subcommand == "status":
         _add_control_arguments(p, "add_status_arguments")
 
     p = add("ctl", "steer a running daemon: advance, hold, resume, or set PHASE (applied once, at a step boundary)",
             ["autocurriculum ctl hold --reason 'look at the samples' --run-dir runs/tiny",
              "autocurriculum ctl set correctness --reason 'format is good enough' --run-dir runs/tiny --wait 30"],
-            _delegate("ctl", "autocurriculum.control_cli", "cmd_ctl"))
+            _delegate("autocurriculum.control_cli", "cmd_ctl"))
     if subcommand == "ctl":
         _add_control_arguments(p, "add_ctl_arguments")
 
@@ -145,7 +120,7 @@ def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
     p = add("eval", "evaluate a checkpoint on held-out items and write a report",
             ["autocurriculum eval --run-dir runs/tiny --out report/",
              "autocurriculum eval --run-dir runs/tiny --checkpoint 200 --split test"],
-            _delegate("eval", "autocurriculum.evaluation", "cmd_eval"))
+            _delegate("autocurriculum.evaluation", "cmd_eval"))
     p.add_argument("--run-dir", default="runs/tiny", help="run directory (default: runs/tiny)")
     p.add_argument("--checkpoint", type=int, help="checkpoint step (default: the newest good one)")
     p.add_argument("--split", default="test", help="held-out split (default: test)")
@@ -153,7 +128,7 @@ def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
 
     p = add("report", "write one self-contained HTML page of a finished or running run (charts, transitions, completions)",
             ["autocurriculum report --run-dir runs/tiny", "autocurriculum report --run-dir runs/tiny --out tiny.html"],
-            _delegate("report", "autocurriculum.report", "cmd_report"))
+            _delegate("autocurriculum.report", "cmd_report"))
     p.add_argument("--run-dir", default="runs/tiny", help="run directory (default: runs/tiny)")
     p.add_argument("--out", help="HTML file to write (default: RUN_DIR/report.html)")
     return parser
@@ -165,9 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     subcommand = next((a for a in arguments if not a.startswith("-")), None)
     parser = build_parser(subcommand)
-    args, unknown = parser.parse_known_args(arguments)
-    if unknown and not getattr(args, "accepts_unknown", False):
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args = parser.parse_args(arguments)
     try:
         return int(args.handler(args))
     except PolicyError as error:

@@ -9,6 +9,8 @@ order, and acknowledges each in RUN_DIR/control/acks/<seq>.json. A request file 
 daemon's user, or not a well-formed request, is rejected there and then, acknowledged as rejected
 and logged. One daemon per run directory: RUN_DIR/daemon.pid is held with flock for the daemon's
 lifetime, so "is it running?" is answered by the lock, never by a pid that may have been reused.
+A daemon run in-process without signal handlers (a notebook) marks its pidfile `polls`: no SIGUSR1
+is sent to it, since that signal's default action would end the notebook's whole process.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from autocurriculum.durable import fsync_path
 from autocurriculum.logs import REQUEST_REJECTED
 from autocurriculum.override import Command, OperatorRequest
 
 PIDFILE = "daemon.pid"
+POLLS_ONLY = "polls"  # second line of the pidfile: the daemon has no SIGUSR1 handler, do not signal it
 STATUS = "status.json"
 CONTROL = "control"
 APPLIED = "applied"
@@ -63,15 +67,7 @@ def _write_atomic(path: Path, data: Mapping[str, object], durable: bool = True) 
         Path(tmp).unlink(missing_ok=True)
         raise
     if durable:
-        _fsync(path.parent, directory=True)
-
-
-def _fsync(path: Path, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_path(path.parent)
 
 
 def _private_dir(path: Path) -> Path:
@@ -122,8 +118,11 @@ class Pidfile:
             self.handle.close()
 
 
-def acquire_pidfile(run_dir: Path) -> Pidfile:
-    """Hold RUN_DIR/daemon.pid with an exclusive flock; a second daemon is refused with the first's pid."""
+def acquire_pidfile(run_dir: Path, *, woken_by_signal: bool = True) -> Pidfile:
+    """Hold RUN_DIR/daemon.pid with an exclusive flock; a second daemon is refused with the first's pid.
+
+    `woken_by_signal=False`: the holder has no SIGUSR1 handler; `submit` will not signal it.
+    """
     path = run_dir / PIDFILE
     deadline = time.monotonic() + LOCK_RETRY_SECONDS
     while True:
@@ -132,7 +131,7 @@ def acquire_pidfile(run_dir: Path) -> Pidfile:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            other = handle.read().strip() or "?"
+            other = handle.read().partition("\n")[0].strip() or "?"
             handle.close()
             if time.monotonic() < deadline:
                 time.sleep(0.05)  # perhaps a status probe; a daemon would still hold it
@@ -150,7 +149,7 @@ def acquire_pidfile(run_dir: Path) -> Pidfile:
             continue
         handle.seek(0)
         handle.truncate()
-        handle.write(f"{os.getpid()}\n")
+        handle.write(f"{os.getpid()}\n" + ("" if woken_by_signal else f"{POLLS_ONLY}\n"))
         handle.flush()
         os.fsync(handle.fileno())
         return Pidfile(path, handle)
@@ -169,7 +168,7 @@ def running_pid(run_dir: Path) -> int | None:
         except BlockingIOError:
             for _ in range(20):  # the daemon writes its pid right after locking
                 handle.seek(0)
-                text = handle.read().strip()
+                text = handle.read().partition("\n")[0].strip()
                 if text.isdigit():
                     return int(text)
                 time.sleep(0.01)
@@ -201,17 +200,24 @@ def submit(run_dir: Path, command: Command, phase: str = "", reason: str = "") -
             _write_atomic(path, {**request.to_json(), "time": time.time()}, durable=False)
             _write_atomic(control / "seq.json", {"seq": seq}, durable=False)  # the files are the truth
         # durable before returning, but outside the lock: concurrent submitters wait for the disk together
-        _fsync(path)
-        _fsync(path.parent, directory=True)
+        fsync_path(path)
+        fsync_path(path.parent)
     except PermissionError as error:
         raise ControlError(f"cannot write a request in {run_dir}: {error.strerror} ({error.filename})") from None
     pid = running_pid(run_dir)
-    if pid is not None and pid > 0:
+    if pid is not None and pid > 0 and _wakes_by_signal(run_dir):
         try:
             os.kill(pid, signal.SIGUSR1)
         except (ProcessLookupError, PermissionError):
             pass  # the daemon polls as well; the signal is only a wake-up
     return seq
+
+
+def _wakes_by_signal(run_dir: Path) -> bool:
+    try:
+        return POLLS_ONLY not in (run_dir / PIDFILE).read_text(encoding="utf-8").split()
+    except OSError:
+        return False
 
 
 def _last_seq(run_dir: Path) -> int:

@@ -18,14 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from autocurriculum import control
+from autocurriculum.exits import EX_NOT_RUNNING, EX_OK, EX_REJECTED, EX_TIMEOUT, EX_UNKNOWN, EX_USAGE
 from autocurriculum.override import Command
 
-EX_OK = 0
-EX_TIMEOUT = 1
-EX_REJECTED = 2
-EX_NOT_RUNNING = 3
-EX_UNKNOWN = 4
-EX_USAGE = 64
 DEFAULT_RUN_DIR = "runs/tiny"
 
 CTL_EXAMPLE = """examples:

@@ -8,22 +8,31 @@ feed the controller (criteria with `source = "eval"`); both are logged and expor
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from autocurriculum import logs, runlog
+from autocurriculum.data import Item
+from autocurriculum.exits import EX_CONFIG, EX_NOINPUT, EX_OK, EX_UNKNOWN
 from autocurriculum.observation import RecordBatch, StepObservation, summarize
+from autocurriculum.rewards import RewardDispatcher
+from autocurriculum.trainer import Trainer
 
 EVAL_SEED = 1234  # fixed: the sampled evaluation draws the same keys in every run
 
 
-def evaluate_items(session, dispatcher, items: Sequence, temperature: float, step: int) -> tuple[StepObservation, list[dict[str, object]]]:
+def evaluate_items(trainer: Trainer, dispatcher: RewardDispatcher, items: Sequence[Item], temperature: float,
+                   step: int) -> tuple[StepObservation, list[dict[str, object]]]:
     """Generate one completion per held-out item and roll the records up (one "group" per item)."""
     prompts = [item.prompt for item in items]
-    completions = session.generate(prompts, temperature=temperature, seed=EVAL_SEED)
+    completions = trainer.generate(prompts, temperature=temperature, seed=EVAL_SEED)
     records: RecordBatch = dispatcher.observe(
         completions, [item.answer for item in items], [item.domain for item in items])
-    rows = [
+    rows: list[dict[str, object]] = [
         {
             "id": item.id, "domain": item.domain, "prompt": item.prompt, "completion": completion, "gold": item.answer,
             "contract_ok": record.contract_ok, "extracted": record.extracted, "refused": record.refused,
@@ -34,19 +43,20 @@ def evaluate_items(session, dispatcher, items: Sequence, temperature: float, ste
     return summarize(step, records, group_size=1), rows
 
 
-def evaluate_session(daemon, step: int) -> StepObservation:
-    """Evaluate the running daemon's actor; log both decodings; return the greedy figures."""
-    from autocurriculum import logs, runlog
+def evaluate_session(trainer: Trainer, dispatcher: RewardDispatcher, items: Sequence[Item], *, temperature: float,
+                     step: int, run_dir: Path, log: Any) -> StepObservation:
+    """Evaluate the trainer's actor on `items`; log both decodings to eval.jsonl and `log`; return the greedy figures.
 
-    items = daemon.library.heldout()
-    greedy, _ = evaluate_items(daemon.session, daemon.dispatcher, items, 0.0, step)
-    sampled, _ = evaluate_items(daemon.session, daemon.dispatcher, items, daemon.policy.training.temperature, step)
-    runlog.append_line(daemon.run_dir / runlog.EVAL_LOG, {
+    `temperature` is the training temperature (the sampled decoding); `log` is a structlog logger.
+    """
+    greedy, _ = evaluate_items(trainer, dispatcher, items, 0.0, step)
+    sampled, _ = evaluate_items(trainer, dispatcher, items, temperature, step)
+    runlog.append_line(run_dir / runlog.EVAL_LOG, {
         "step": step, "items": len(items), "greedy": greedy.to_json(), "sampled": sampled.to_json(),
     })
-    daemon.log.info(logs.EVALUATED, step=step, items=len(items),
-                    greedy={k: round(v, 4) for k, v in greedy.metrics.items()},
-                    sampled={k: round(v, 4) for k, v in sampled.metrics.items()})
+    log.info(logs.EVALUATED, step=step, items=len(items),
+             greedy={k: round(v, 4) for k, v in greedy.metrics.items()},
+             sampled={k: round(v, 4) for k, v in sampled.metrics.items()})
     return greedy
 
 
@@ -142,16 +152,11 @@ def write_report(out: Path, step: int, runs: dict[str, list[dict[str, object]]])
     return report
 
 
-def cmd_eval(args) -> int:  # argparse.Namespace
+def cmd_eval(args: argparse.Namespace) -> int:
     """`autocurriculum eval --run-dir DIR [--checkpoint STEP] [--out DIR]`."""
-    import sys
-
-    from autocurriculum import logs
     from autocurriculum.checkpoint import CheckpointStore
-    from autocurriculum.library import SourceLibrary
-    from autocurriculum.policy import PolicyError, expand_plan, load
-    from autocurriculum.rewards import RewardDispatcher
-    from autocurriculum.tunix_adapter import GrpoSession, build_model_bundle, configure_jax
+    from autocurriculum.policy import PolicyError, load
+    from autocurriculum.wiring import build_run, structlog_events
 
     logs.configure()
     run_dir = Path(args.run_dir)
@@ -159,37 +164,28 @@ def cmd_eval(args) -> int:  # argparse.Namespace
         run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         print(f"autocurriculum: {run_dir} has no run.json: not a run directory", file=sys.stderr)
-        return 4
+        return EX_UNKNOWN
     try:
         policy = load(Path(run["policy"]), overrides=run.get("overrides", []))
     except PolicyError as error:
         print(f"autocurriculum: {error}", file=sys.stderr)
-        return 78
+        return EX_CONFIG
     store = CheckpointStore(run_dir, policy.run.keep_checkpoints)
     candidates = [c for c in store.all() if args.checkpoint is None or c.step == args.checkpoint]
     checkpoint = next((c for c in candidates if store.verify(c) is None), None)
     if checkpoint is None:
         print(f"autocurriculum: no good checkpoint{'' if args.checkpoint is None else f' at step {args.checkpoint}'} "
               f"in {run_dir / 'checkpoints'}", file=sys.stderr)
-        return 66
-    base_dir = Path(policy.file).resolve().parent
-    cache_root = Path(policy.model.cache_dir).expanduser()
-    cache_root = cache_root if cache_root.is_absolute() else base_dir / cache_root
-    configure_jax(cache_root / "jax-compilation")
-    library = SourceLibrary(policy, base_dir=base_dir, cache_dir=cache_root / "data")
-    log = logs.get_logger("autocurriculum.eval")
-    bundle = build_model_bundle(policy, base_dir, library.tokenizer_corpus, library.recipe(), library.warm_start_batches,
-                                log=lambda event, **fields: log.info(event, **fields))
-    dispatcher = RewardDispatcher(count_tokens=bundle.count_tokens)
-    session = GrpoSession(bundle, policy, dispatcher.reward_fns(expand_plan(policy)[0].rewards))
-    session.restore(checkpoint.model_dir)
-    items = library.heldout()
+        return EX_NOINPUT
+    parts = build_run(policy, log=structlog_events(logs.get_logger("autocurriculum.eval")))
+    parts.trainer.restore(checkpoint.model_dir)
+    items = parts.library.heldout()
     if not items:
         print("autocurriculum: the policy names no [eval] sources", file=sys.stderr)
-        return 78
+        return EX_CONFIG
     runs = {}
     for decoding, temperature in (("greedy", 0.0), ("sampled", policy.training.temperature)):
-        _, runs[decoding] = evaluate_items(session, dispatcher, items, temperature, checkpoint.step)
+        _, runs[decoding] = evaluate_items(parts.trainer, parts.dispatcher, items, temperature, checkpoint.step)
     report = write_report(Path(args.out), checkpoint.step, runs)
     print(f"report written to {report}")
-    return 0
+    return EX_OK

@@ -22,6 +22,7 @@ import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info
 from prometheus_client.exposition import start_http_server
@@ -29,6 +30,14 @@ from prometheus_client.exposition import start_http_server
 from autocurriculum import __version__, observation
 from autocurriculum.override import Command
 from autocurriculum.policy import Plan, Policy
+from autocurriculum.vocabulary import (
+    ALERT_CHECKPOINT_FAILED,
+    ALERT_HOLD,
+    EXPORTED_ALERTS,
+    QUIET_ACTIONS,
+    REQUEST_RESULTS,
+    ActionKind,
+)
 
 PREFIX = "autocurriculum"
 # observation metric -> (Prometheus name without prefix, help)
@@ -47,9 +56,7 @@ SERIES: Mapping[str, tuple[str, str]] = {
     observation.LEARNABLE_GROUPS: ("learnable_group_ratio", "Share of GRPO groups with any reward variance"),
     observation.MEAN_ABS_ADVANTAGE: ("mean_abs_advantage", "Mean absolute GRPO advantage"),
 }
-ALERTS = ("collapse", "no_reward_variance", "nonfinite_rewards", "hold", "checkpoint_failed")
 STEP_BUCKETS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
-QUIET_ACTIONS = frozenset({"none", "hold", "resume", "done"})  # decisions that move no plan step
 
 
 class MetricsServerError(RuntimeError):
@@ -124,11 +131,11 @@ class Exporter:
             f"{p}_operator_requests", "Operator requests by command and result", ["command", "result"], registry=r
         )
         for command in Command:  # known label values start at 0, so the first request is an increase
-            for result in ("applied", "rejected"):
+            for result in REQUEST_RESULTS:
                 self.requests.labels(command.value, result)
         self.nonfinite = Counter(f"{p}_nonfinite_rewards", "Reward values that were NaN or infinite", registry=r)
         self.alerts = Gauge(f"{p}_alert", "1 while the alert condition holds", ["alert"], registry=r)
-        for alert in ALERTS:
+        for alert in EXPORTED_ALERTS:
             self.alerts.labels(alert).set(0)
         self.step_seconds = Histogram(
             f"{p}_step_duration_seconds", "Wall time of one training step", registry=r, buckets=STEP_BUCKETS
@@ -144,10 +151,10 @@ class Exporter:
 
     def checkpoint_failed(self) -> None:
         self.checkpoint_failures.inc()
-        self.alerts.labels("checkpoint_failed").set(1)
+        self.alerts.labels(ALERT_CHECKPOINT_FAILED).set(1)
 
     def checkpoint_saved(self) -> None:
-        self.alerts.labels("checkpoint_failed").set(0)
+        self.alerts.labels(ALERT_CHECKPOINT_FAILED).set(0)
 
     def update(self, record: Mapping[str, Any]) -> None:
         """Export one metrics-log record (a live step or a replayed line)."""
@@ -162,7 +169,7 @@ class Exporter:
             self.last_step_time.set(when)
         decision = record.get("decision") or {}
         evidence = decision.get("evidence") or {}
-        moved = decision.get("action", "none") not in QUIET_ACTIONS
+        moved = decision.get("action", ActionKind.NONE.value) not in QUIET_ACTIONS
         self.steps_in.set(0 if moved else float(evidence.get("steps_in_step", 0)))
 
         obs = record["observation"]
@@ -174,13 +181,16 @@ class Exporter:
         self._export_split(self._window_means(), "rollout")
         if record.get("eval"):
             self._export_split(record["eval"]["metrics"], "eval")
-        rewards = {(name,): float(v) for name, v in dict(obs.get("reward_means") or {}).items() if _finite(v) is not None}
+        rewards: dict[tuple[str, ...], float] = {
+            (name,): float(v) for name, v in dict(obs.get("reward_means") or {}).items() if _finite(v) is not None}
         self._set_children(self.reward_fn, rewards)  # only the reward set active in this step
         if obs.get("nonfinite"):
             self.nonfinite.inc(int(obs["nonfinite"]))
 
         plateau = dict(record.get("plateau") or {})
-        statistic, bound, reached = {}, {}, {}
+        statistic: dict[tuple[str, ...], float] = {}
+        bound: dict[tuple[str, ...], float] = {}
+        reached: dict[tuple[str, ...], float] = {}
         for metric, status in plateau.items():
             labels = (metric, str(status["test"]))
             if status.get("ready", True) and _finite(status["statistic"]) is not None:
@@ -198,15 +208,15 @@ class Exporter:
 
         alerts = set(record.get("alerts") or ())
         if record.get("hold"):
-            alerts.add("hold")  # automatic switching held (operator, budget or rollback limit)
-        for alert in ALERTS:
-            if alert != "checkpoint_failed":
+            alerts.add(ALERT_HOLD)  # automatic switching held (operator, budget or rollback limit)
+        for alert in EXPORTED_ALERTS:
+            if alert != ALERT_CHECKPOINT_FAILED:
                 self.alerts.labels(alert).set(1 if alert in alerts else 0)
         if moved:
             frm = self.plan[int(decision["from_step"])].label
             to = self.plan[int(decision["to_step"])].label
             self.transitions.labels(frm, to, str(decision["reason"])).inc()
-            if decision["action"] == "rollback":
+            if decision["action"] == ActionKind.ROLLBACK.value:
                 self.rollbacks.inc()
         for request in record.get("operator_results") or ():
             self.requests.labels(str(request["command"]), str(request["result"])).inc()
@@ -266,7 +276,7 @@ class Exporter:
     def _split_gauges(self) -> list[Gauge]:
         return [*self.series.values(), self.domain_compliance, self.domain_accuracy]
 
-def serve(source: CollectorRegistry | Exporter, bind: str = "127.0.0.1", port: int = 9464):  # -> WSGIServer
+def serve(source: CollectorRegistry | Exporter, bind: str = "127.0.0.1", port: int = 9464) -> WSGIServer:
     """Start the /metrics HTTP server on bind:port and return it (it has `.shutdown()`).
 
     A taken port raises PortInUse naming the address, the port and the policy field, so the daemon

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from functools import partial, reduce
 from itertools import compress, repeat
 from operator import add, and_, attrgetter, is_, is_not
-from typing import Final
+from typing import Any, Final
+
+from autocurriculum.json_values import as_float, as_int, as_mapping
 
 # Step-level metrics, all computed from the completions of one step (one batch).
 # Rates are in [0, 1]; lengths are in tokens.
@@ -136,12 +138,12 @@ class StepObservation:
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> StepObservation:
         return cls(
-            step=int(data["step"]),  # type: ignore[arg-type]
-            completions=int(data["completions"]),  # type: ignore[arg-type]
-            metrics={str(k): float(v) for k, v in dict(data["metrics"]).items()},  # type: ignore[arg-type]
-            domain_counts={str(k): int(v) for k, v in dict(data.get("domain_counts", {})).items()},  # type: ignore[arg-type]
-            reward_means={str(k): float(v) for k, v in dict(data.get("reward_means", {})).items()},  # type: ignore[arg-type]
-            nonfinite=int(data.get("nonfinite", 0)),  # type: ignore[arg-type]
+            step=as_int(data["step"]),
+            completions=as_int(data["completions"]),
+            metrics={str(k): as_float(v) for k, v in as_mapping(data["metrics"]).items()},
+            domain_counts={str(k): as_int(v) for k, v in as_mapping(data.get("domain_counts", {})).items()},
+            reward_means={str(k): as_float(v) for k, v in as_mapping(data.get("reward_means", {})).items()},
+            nonfinite=as_int(data.get("nonfinite", 0)),
         )
 
 
@@ -185,7 +187,7 @@ def _learnability(totals: Sequence[float], group_size: int) -> tuple[float, floa
     return learnable / (len(totals) // group_size), abs_sum / len(totals)
 
 
-RewardColumn = list["float | None"]  # None: this completion was scored by a set without that reward
+RewardColumn = Sequence["float | None"]  # None: this completion was scored by a set without that reward
 
 
 class RecordBatch(Sequence[CompletionRecord]):
@@ -220,7 +222,7 @@ class RecordBatch(Sequence[CompletionRecord]):
     def __len__(self) -> int:
         return len(self.domain)
 
-    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+    def __getitem__(self, index: Any) -> Any:  # an int gives a record, a slice a list of them, as for a list
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         return CompletionRecord(
@@ -243,7 +245,8 @@ class RecordBatch(Sequence[CompletionRecord]):
         columns = [list(column) for column in zip(*map(_RECORD_COLUMNS, records))]
         reward_dicts = columns.pop()
         names = dict.fromkeys(name for reward in reward_dicts for name in reward)
-        return cls(*columns, {name: [reward.get(name) for reward in reward_dicts] for name in names})
+        rewards = {name: [reward.get(name) for reward in reward_dicts] for name in names}
+        return cls(*columns, rewards)  # type: ignore[arg-type, call-arg]  # the records' fields transposed, in field order
 
     @classmethod
     def concat(cls, batches: Sequence[RecordBatch]) -> RecordBatch:
@@ -257,11 +260,11 @@ class RecordBatch(Sequence[CompletionRecord]):
                                              batch.length_tokens, batch.rambling, batch.correct, batch.hallucination,
                                              batch.empty, batch.text_hash)):
                 column.extend(part)
-        rewards: dict[str, RewardColumn] = {name: [] for name in names}
+        rewards: dict[str, list[float | None]] = {name: [] for name in names}
         for batch in batches:
-            for name, column in rewards.items():
-                column.extend(batch.rewards.get(name) or [None] * len(batch))
-        return cls(*joined, rewards)
+            for name, values in rewards.items():
+                values.extend(batch.rewards.get(name) or [None] * len(batch))
+        return cls(*joined, rewards)  # type: ignore[arg-type, call-arg]  # the batches' columns joined, in field order
 
 
 _RECORD_COLUMNS: Final = attrgetter(
@@ -338,9 +341,10 @@ def _reward_columns(rewards: Mapping[str, RewardColumn], n: int) -> tuple[list[f
     if not columns:
         return [0.0] * n, {}, 0
     try:  # the fast path: every value present (a None raises TypeError) and finite; added left to right
-        totals: list[float] = list(reduce(partial(map, add), columns))  # type: ignore[arg-type]
+        # a None in a column raises TypeError here, which is how the slow path below is chosen
+        totals: list[float] = list(reduce(partial(map, add), columns))  # type: ignore[arg-type]  # see above
         if math.isfinite(sum(totals)):
-            return totals, {name: sum(column) / n for name, column in rewards.items()}, 0  # type: ignore[arg-type]
+            return totals, {name: sum(column) / n for name, column in rewards.items()}, 0  # type: ignore[arg-type]  # no None: summed above
     except TypeError:  # some records were scored by a set without one of these rewards
         pass
     totals = [0.0] * n

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from autocurriculum.json_values import as_int
+
 
 class Command(StrEnum):
     ADVANCE = "advance"  # leave the current plan step now, criteria or not
@@ -38,7 +40,7 @@ class OperatorRequest:
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> OperatorRequest:
         return cls(
-            seq=int(data["seq"]),  # type: ignore[arg-type]
+            seq=as_int(data["seq"]),
             command=Command(str(data["command"])),
             phase=str(data.get("phase", "")),
             reason=str(data.get("reason", "")),

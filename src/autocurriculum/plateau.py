@@ -2,7 +2,8 @@
 
 Why this module exists: the controller may only advance when the watched behaviour has stopped
 changing, and GRPO statistics are noisy. With 16 completions a step one step's rate has a standard
-deviation of ~10 points, and a tiny model's compliance wanders between 82% and 100% (DESIGN.md). A
+deviation of ~10 points, and a tiny model's compliance wanders between 82% and 100% (docs/design.md,
+"Plateaus and noise"). A
 plateau test must not read that wander as progress, nor a slow rise as a plateau.
 
 Style (as optax's reduce-on-plateau): the state is an immutable `Window`, `window.push(value)`
@@ -310,11 +311,6 @@ def stable_level_test(values: Sequence[float], max_cv: float) -> tuple[float, bo
     y = np.asarray(values, dtype=np.float64)
     cv = coefficient_of_variation(len(y), math.fsum(y.tolist()), math.fsum((y * y).tolist()))
     return cv, bool(cv <= max_cv)
-
-
-def learning_exhausted_test(values: Sequence[float], min_learnable: float) -> tuple[float, bool]:
-    share = math.fsum(values) / len(values) if len(values) else math.nan
-    return share, bool(share < min_learnable)
 
 
 # ---------------------------------------------------------------- the policy's view

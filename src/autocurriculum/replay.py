@@ -18,13 +18,13 @@ from pathlib import Path
 
 from autocurriculum import runlog
 from autocurriculum.controller import ActionKind, Decision, decide, initial_state
+from autocurriculum.exits import EX_DATAERR, EX_MISMATCH, EX_NOINPUT, EX_OK
 from autocurriculum.observation import ACCURACY, EXTRACTION_RATE, REFUSAL_RATE, STRICT_COMPLIANCE, StepObservation
 from autocurriculum.override import OperatorRequest
 from autocurriculum.policy import Plan, Policy, expand_plan
 
 WATCHED = (EXTRACTION_RATE, STRICT_COMPLIANCE, REFUSAL_RATE, ACCURACY)
 COMPARED = ("action", "reason", "from_step", "to_step", "factor")  # what must match the recorded decision
-EX_DATAERR, EX_NOINPUT = 65, 66
 
 
 class ReplayError(ValueError):
@@ -173,7 +173,7 @@ def replay_file(policy: Policy, metrics: Path, plot_path: Path | None) -> int:
     if plot_path is not None:
         plot(records, found, plot_path, first_label=plan[0].label)
         print(f"plot written to {plot_path}")
-    return 0 if not mismatches else 1
+    return EX_OK if not mismatches else EX_MISMATCH
 
 
 # ---------------------------------------------------------------- the plot

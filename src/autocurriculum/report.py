@@ -32,8 +32,8 @@ from typing import Any
 from matplotlib.ticker import MaxNLocator
 
 from autocurriculum import completion_samples, runlog
+from autocurriculum.exits import EX_IOERR, EX_NOINPUT, EX_OK
 
-EX_OK, EX_NOINPUT, EX_CANTCREAT = 0, 66, 73
 LEARNABILITY = ("learnable_group_ratio", "mean_abs_advantage")
 HELDOUT_PREFERRED = ("strict_compliance", "extraction_rate", "accuracy", "refusal_rate")
 ACTION_COLOURS = {
@@ -615,7 +615,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         path = write_report(Path(args.run_dir), Path(args.out) if args.out else None)
     except ReportError as error:
         print(f"autocurriculum report: {error}", flush=True)
-        return EX_NOINPUT if "cannot write" not in str(error) else EX_CANTCREAT
+        return EX_NOINPUT if "cannot write" not in str(error) else EX_IOERR
     size = path.stat().st_size
     print(f"autocurriculum report: wrote {path} ({size / 1024:.0f} kB in {time.perf_counter() - started:.2f} s)",
           flush=True)

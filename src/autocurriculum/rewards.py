@@ -9,12 +9,14 @@ reaches the functions through the objects the learner holds (`reward_fns(reward_
 callables bound to that set), never through a process global, so swapping
 `learner.reward_manager.reward_fns` swaps the set.
 
-Defaults (`REWARD_PARAMETERS`; from the tiny-model curriculum measured in DESIGN.md) and why:
+Defaults (`REWARD_PARAMETERS`, kept in spec.py so that reading a policy needs no reward code; from
+the tiny-model curriculum in docs/design.md, "Facts the code relies on") and why:
 - punish_refusal: penalty -1.0 — refusing or dodging costs as much as failing the format, so it
   is never the safe option; 0 otherwise.
 - strict_format_gate: fail -1.0, pass 0.5 — a gate, not a prize: failing costs twice what
   passing earns, and the +0.5 / -1.0 split gives GRPO graded signal in every group where only
-  some completions comply (DESIGN.md: a set without in-group variance teaches nothing).
+  some completions comply (docs/design.md, "The learning signal": a set without in-group variance
+  teaches nothing).
 - light_length_penalty: per_token -0.005 past budget 20 tokens, floor -0.5 — a nudge away from
   rambling, floored at the gate's pass value so length can never outweigh the format signal.
 - check_answer_strict: correct 1.0, wrong 0.0 — binary exact match after normalisation, no
@@ -45,24 +47,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from autocurriculum.contract import (
-    ParsedCompletion,
     ParsedFields,
     judge,
     parse_fields,
 )
 from autocurriculum.observation import RecordBatch
-from autocurriculum.policy import RewardSpec
+from autocurriculum.spec import REWARD_PARAMETERS, RewardSpec
 
-REWARD_PARAMETERS: Final[Mapping[str, Mapping[str, float]]] = {
-    "punish_refusal": {"penalty": -1.0},
-    "strict_format_gate": {"fail": -1.0, "pass": 0.5},
-    "light_length_penalty": {"per_token": -0.005, "budget": 20.0, "floor": -0.5},
-    "check_answer_strict": {"correct": 1.0, "wrong": 0.0},
-    "penalize_length": {"per_token_correct": -0.005, "per_token_wrong": -0.02, "budget": 20.0, "floor": -1.0},
-}
 DEFAULT_LENGTH_BUDGET: Final = 20.0  # tokens; the rambling budget's base when the set has no budget
 DEFAULT_RAMBLING_FACTOR: Final = 3.0  # rambling: longer than this many times the length budget
 DEFAULT_DOMAIN: Final = "math"  # when the batch carries no `domain` column (plain GSM8K)
@@ -148,13 +142,6 @@ def reward_column(name: str, params: Mapping[str, float], parsed: ParsedColumns,
     if not math.isfinite(sum(column)):  # only absurd parameters overflow; a sum of finite values may too
         column = [v if math.isfinite(v) else 0.0 for v in column]
     return column
-
-
-def reward_value(name: str, params: Mapping[str, float], parsed: ParsedCompletion, correct: bool | None) -> float:
-    """One reward for one parsed completion (pure); always a finite float."""
-    fields = (parsed.strict_ok, parsed.answer, parsed.reasoning, parsed.outside_chars, parsed.refused,
-              parsed.length_tokens, parsed.empty)
-    return reward_column(name, params, ParsedColumns.of((fields,)), (correct,))[0]
 
 
 class ActiveRewardSet:
@@ -270,7 +257,9 @@ class RewardDispatcher:
         if len(unique) < n:
             slot = {key: i for i, key in enumerate(unique)}
             index = [slot[key] for key in keys]
-            parsed, correct, hallucinated = ([column[i] for i in index] for column in (parsed, correct, hallucinated))
+            parsed = [parsed[i] for i in index]
+            correct = [correct[i] for i in index]
+            hallucinated = [hallucinated[i] for i in index]
         fields = ParsedColumns.of(parsed)
         columns = {name: reward_column(name, params, fields, correct)
                    for name, params in zip(active.names, active.params)}
@@ -292,10 +281,10 @@ def _judged(parsed: Sequence[ParsedFields], items: Sequence[tuple[str, str, str]
 
 def _kwarg_column(kwargs: Mapping[str, object], key: str, n: int) -> list[str] | None:
     """A dataset column Tunix passed as a keyword (numpy array or list), as strings; None if absent."""
-    values = kwargs.get(key)
+    values: Any = kwargs.get(key)  # a numpy array or a list: whatever Tunix passed
     if values is None:
         return None
-    as_list = values.tolist() if hasattr(values, "tolist") else list(values)  # type: ignore[union-attr]
+    as_list = values.tolist() if hasattr(values, "tolist") else list(values)
     if not isinstance(as_list, list):  # a 0-d array: one value for the whole batch
         as_list = [as_list] * n
     if len(as_list) != n:

@@ -1,9 +1,10 @@
 """The run's per-step metrics log: one JSON object per line in RUN_DIR/metrics.jsonl.
 
 It is the daemon's record of what it saw and decided, the input of `autocurriculum replay`, and
-what the exporter can be fed from. One schema, written in one place:
+what the exporter can be fed from. One schema, built in one place (`metrics_record`):
 
     {
+      "schema": 1,                # METRICS_SCHEMA_VERSION; lines written before it existed have none
       "step": 12,                 # 1-based training step (= batch drawn from the stream)
       "plan_step": 0, "phase": "behaviour", "part": "",
       "time": 1764057600.1,       # unix seconds when the step's observation was complete
@@ -11,7 +12,9 @@ what the exporter can be fed from. One schema, written in one place:
       "observation": StepObservation.to_json(),
       "eval": StepObservation.to_json() | null,      # held-out figures when evaluated this step
       "tunix": {"loss": 0.1, "kl": 0.002, ...},      # Tunix's own figures when available
+      "batch_ids": ["gsm8k:train:17", ...],          # the items of the step's batch
       "requests": [OperatorRequest.to_json(), ...],  # operator inputs handed to decide()
+      "operator_results": [{"seq": 1, "command": "hold", "result": "applied", "message": "..."}],
       "decision": {"action": "none", "reason": "...", "from_step": 0, "to_step": 0,
                    "factor": "none", "evidence": {...}},
       "criteria": {"extraction_rate": {"value": 0.9, "comparison": ">=", "threshold": 0.95, "holds": false}},
@@ -24,9 +27,16 @@ what the exporter can be fed from. One schema, written in one place:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from autocurriculum import controller
+from autocurriculum.durable import fsync_path
+from autocurriculum.observation import StepObservation
+from autocurriculum.override import OperatorRequest
+from autocurriculum.policy import PlanStep
+
+METRICS_SCHEMA_VERSION = 1
 METRICS_LOG = "metrics.jsonl"
 TRANSITIONS_LOG = "transitions.jsonl"
 EVAL_LOG = "eval.jsonl"  # held-out figures, one line per evaluation
@@ -42,6 +52,45 @@ def append_line(path: Path, record: Mapping[str, object]) -> None:
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(line)
         handle.flush()
+
+
+def metrics_record(*, step: int, after: PlanStep, decision: controller.Decision, observation: StepObservation,
+                   evaluation: StepObservation | None, requests: Sequence[OperatorRequest], tunix: Mapping[str, float],
+                   time: float, step_seconds: float, controller_seconds: float,
+                   batch_ids: Sequence[str]) -> dict[str, object]:
+    """One metrics-log line: what step `step` observed and what decide() made of it (`after`: the plan step now)."""
+    return {
+        "schema": METRICS_SCHEMA_VERSION,
+        "step": step,
+        "plan_step": decision.state.plan_step,
+        "phase": after.phase,
+        "part": after.part,
+        "time": time,
+        "step_seconds": round(step_seconds, 6),
+        "controller_seconds": round(controller_seconds, 6),
+        "batch_ids": list(batch_ids),
+        "observation": observation.to_json(),
+        "eval": evaluation.to_json() if evaluation is not None else None,
+        "tunix": dict(tunix),
+        "requests": [r.to_json() for r in requests],
+        "decision": decision.to_json(),
+        "operator_results": [
+            {"seq": r.seq, "command": r.command, "result": r.result, "message": r.message}
+            for r in decision.operator_results
+        ],
+        **controller.status_fields(decision),
+    }
+
+
+def rewrite_lines(path: Path, lines: Iterable[Mapping[str, object]]) -> None:
+    """Replace the log with `lines`, durably: a crash leaves the old log or the whole new one."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(json.dumps(line, separators=(",", ":"), allow_nan=False, default=_jsonable) + "\n")
+    fsync_path(tmp)
+    tmp.replace(path)
+    fsync_path(path.parent)
 
 
 def read_lines(path: Path) -> Iterator[dict[str, object]]:

@@ -27,7 +27,8 @@ def make_mesh(fsdp: int, tp: int):  # -> jax.sharding.Mesh
     """A ('fsdp', 'tp') mesh over the first fsdp*tp devices.
 
     `jax.make_mesh` in jax 0.10 builds Explicit axes and Tunix's sampler then fails with a
-    ShardingTypeError on the embedding gather (DESIGN.md); a plain Mesh works.
+    ShardingTypeError on the embedding gather (docs/design.md, "Facts the code relies on"); a plain
+    Mesh works.
     """
     import jax
     import numpy as np

@@ -1,10 +1,10 @@
 """One GRPO training run in Tunix: actor (LoRA on the base), reference, rollout, learner.
 
-What the daemon needs and nothing more:
+`GrpoSession` is the real `autocurriculum.trainer.Trainer`: what the daemon needs and nothing more.
 - `train(batches)`: run GRPO over a finite iterable of batches and return when it is exhausted.
   The daemon feeds one segment (up to the next checkpoint) at a time, so that when it checkpoints
-  nothing is in flight: Tunix's data thread draws ahead of the optimizer (DESIGN.md, "where the step
-  boundary is"), and only at the end of `train()` are model, optimizer and stream cursor consistent.
+  nothing is in flight: Tunix's data thread draws ahead of the optimizer (docs/design.md, "The step
+  boundary"), and only at the end of `train()` are model, optimizer and stream cursor consistent.
 - `set_reward_fns(fns)`: the learner reads `reward_manager.reward_fns` on every batch, so replacing
   the list between two draws changes the rewards from the next batch on.
 - fresh sampler keys: Tunix's rollout defaults to PRNGKey(0) on every call, which draws nearly the
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import jax
@@ -34,9 +34,9 @@ from tunix.rl.rl_cluster import ClusterConfig, RLCluster, RLTrainingConfig, Role
 from tunix.rl.rollout.base_rollout import RolloutConfig
 
 from autocurriculum.policy import Policy
+from autocurriculum.trainer import Batch, RewardFn
 from autocurriculum.tunix_adapter.model import ModelBundle
 
-RewardFn = Callable[..., list[float]]
 UNBOUNDED_STEPS = 10**9  # the daemon, not Tunix, decides when training stops
 
 
@@ -107,13 +107,6 @@ class GrpoSession:
     def trainable_filter(self) -> type:
         return nnx.LoRAParam if self.policy.model.lora is not None else nnx.Param
 
-    def trainable_state(self) -> dict[str, np.ndarray]:
-        """The trainable parameters as flat numpy arrays (what LoRA training must change)."""
-        return {
-            "/".join(str(p) for p in key): np.asarray(value)
-            for key, value in nnx.to_flat_state(nnx.state(self.trained_model, self.trainable_filter))
-        }
-
     # ------------------------------------------------------------------ rollout keys
 
     def _wrap_rollout_with_fresh_keys(self) -> None:
@@ -132,16 +125,12 @@ class GrpoSession:
 
     # ------------------------------------------------------------------ training
 
-    def train(self, batches: Iterable[dict[str, np.ndarray]]) -> None:
+    def train(self, batches: Iterable[Batch]) -> None:
         with self.bundle.mesh:
             self.learner.train(batches)
 
     def set_reward_fns(self, reward_fns: Sequence[RewardFn]) -> None:
         self.learner.reward_manager.reward_fns = list(reward_fns)
-
-    @property
-    def reward_fn_names(self) -> list[str]:
-        return [fn.__name__ for fn in self.learner.reward_manager.reward_fns]
 
     def _on_tunix_metrics(self, buffer) -> None:
         figures: dict[str, float] = {}

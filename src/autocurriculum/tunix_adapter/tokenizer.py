@@ -4,9 +4,10 @@ The quickstart tokenizer is trained in about a second on text drawn from the pol
 with the contract's four tags as user-defined symbols so that emitting a tag is one token, and with
 split digits so arithmetic is learnable. It is a BPE model with `hard_vocab_limit` off: on a narrow
 corpus it stops short of the requested size, and the model's vocabulary is sized from the tokenizer
-(so the model can never emit an id the tokenizer cannot decode, DESIGN.md "piece id is out of
-range"). Measured on the quickstart's word problems: 43 tokens per example (median) against 64 for a
-unigram model padded to size with filler words, which makes every training step ~1.8x cheaper.
+(so the model can never emit an id the tokenizer cannot decode, docs/design.md, "Facts the code
+relies on"). Measured on the quickstart's word problems: 43 tokens per example (median) against 64
+for a unigram model padded to size with filler words, which makes every training step ~1.8x
+cheaper.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Full-weight supervised warm start of the tiny Gemma3, so GRPO has behaviour worth correcting.
 
 A randomly initialised model never emits the contract, every GRPO group then earns equal rewards and
-the gradient is exactly zero (DESIGN.md, "zero advantage"). The quickstart therefore first teaches
-its base, with plain next-token loss on the target tokens only, a mixture of behaviours: mostly
-free-form answers, some inside the contract, some refusals, plus real arithmetic skill. Phase 1 then
-has format to teach and phase 2 has accuracy to raise. Measured recipe: adamw 3e-3 with warm-up and
-cosine decay, batch 64, 1200 steps, about 0.26 s a step on 2 cores.
+the gradient is exactly zero (docs/design.md, "The learning signal"). The quickstart therefore
+first teaches its base, with plain next-token loss on the target tokens only, a mixture of
+behaviours: mostly free-form answers, some inside the contract, some refusals, plus real arithmetic
+skill. Phase 1 then has format to teach and phase 2 has accuracy to raise. Measured recipe: adamw
+3e-3 with warm-up and cosine decay, batch 64, 1200 steps, about 0.26 s a step on 2 cores.
 """
 
 from __future__ import annotations

@@ -1,0 +1,447 @@
+"""The policy's sections: each TOML table read into its frozen spec, with its ranges checked.
+
+One function per section (`[run]`, `[model]`, `[training]`, `[metrics]`, `[judgement]`,
+`[sources.NAME]`, `[eval]`, `[plateau]`, `[[phases]]` and their entries); `parse_table` reads them
+all, then checks the curriculum's rules (curriculum_rules.py). Mixture weights are positive and sum
+to 1 within 1e-6; they are NOT normalised, so the file says exactly what the stream draws. Reward
+parameters are stored with their defaults filled in (`spec.REWARD_PARAMETERS`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from autocurriculum.curriculum_rules import check_domain_metrics, check_rules, settle_phases
+from autocurriculum.observation import (
+    RATE_METRICS,
+    STEP_METRICS,
+    is_known_metric,
+    is_rate,
+)
+from autocurriculum.spec import (
+    KNOWN_TEMPLATES,
+    MODEL_PRESETS,
+    REWARD_PARAMETERS,
+    SOURCE_KINDS,
+    BudgetAction,
+    ChangeOrder,
+    Comparison,
+    Criterion,
+    EvalSpec,
+    GuardSpec,
+    JudgementSpec,
+    LoraSpec,
+    MetricsSpec,
+    Mixture,
+    MixtureComponent,
+    ModelSpec,
+    PhaseSpec,
+    PlateauSpec,
+    PlateauTest,
+    Policy,
+    PolicyError,
+    RewardSet,
+    RewardSpec,
+    RunSpec,
+    Source,
+    SourceSpec,
+    SubsetSpec,
+    TinyModelSpec,
+    TrainingSpec,
+    WarmStartSpec,
+)
+from autocurriculum.toml_table import TomlTable, did_you_mean
+
+WEIGHT_TOLERANCE = 1e-6
+
+# Numeric plateau fields: (lowest, highest, lowest excluded, highest excluded). One table for the
+# [plateau] defaults and for every [[phases.plateau]] entry, so both are held to the same ranges.
+_PLATEAU_NUMBERS: Mapping[str, tuple[float, float | None, bool, bool]] = {
+    "min_delta": (0.0, None, False, False),
+    "epsilon": (0.0, None, True, False),
+    "noise_multiplier": (0.0, None, False, False),
+    "alpha": (0.0, 1.0, True, True),  # a significance level is a probability in (0, 1)
+    "max_cv": (0.0, None, True, False),
+    "min_learnable": (0.0, 1.0, False, False),  # a share of groups
+}
+_PLATEAU_MIN_WINDOW = 3  # a trend or a Mann-Kendall test needs at least three points
+
+
+
+def _parse_run(root: TomlTable) -> RunSpec:
+    t = root.section("run")
+    d = RunSpec()
+    spec = RunSpec(
+        name=t.string("name", d.name, non_empty=True),
+        run_dir=t.string("run_dir", d.run_dir, non_empty=True),
+        seed=t.integer("seed", d.seed, minimum=0),
+        max_steps=t.integer("max_steps", d.max_steps),
+        checkpoint_every=t.integer("checkpoint_every", d.checkpoint_every),
+        keep_checkpoints=t.integer("keep_checkpoints", d.keep_checkpoints),
+        data_seed=t.optional_integer("data_seed", minimum=0),
+    )
+    t.finish()
+    return spec
+
+
+def _parse_lora(t: TomlTable) -> LoraSpec | None:
+    t.used.add("lora")
+    raw = t.data.get("lora")
+    if raw is None or raw is False:
+        return None
+    if not isinstance(raw, dict):
+        raise t.error("lora", "must be a [model.lora] table, or false for full-weight training")
+    lt = TomlTable(t.file, t.at("lora"), raw)
+    d = LoraSpec()
+    spec = LoraSpec(
+        rank=lt.integer("rank", d.rank),
+        alpha=lt.number("alpha", d.alpha, low=0.0, open_low=True),
+        target_modules=lt.string("target_modules", d.target_modules, non_empty=True),
+    )
+    lt.finish()
+    try:
+        re.compile(spec.target_modules)
+    except re.error as error:
+        raise lt.error("target_modules", f"is not a regular expression ({error})") from None
+    return spec
+
+
+def _parse_tiny(t: TomlTable) -> TinyModelSpec:
+    d = TinyModelSpec()
+    tt = t.table("tiny")
+    if tt is None:
+        return d
+    spec = TinyModelSpec(
+        layers=tt.integer("layers", d.layers),
+        embed_dim=tt.integer("embed_dim", d.embed_dim),
+        hidden_dim=tt.integer("hidden_dim", d.hidden_dim),
+        num_heads=tt.integer("num_heads", d.num_heads),
+        head_dim=tt.integer("head_dim", d.head_dim),
+        num_kv_heads=tt.integer("num_kv_heads", d.num_kv_heads),
+        vocab_size=tt.integer("vocab_size", d.vocab_size, minimum=16),
+        embedding_scale=tt.number("embedding_scale", d.embedding_scale, low=0.0, open_low=True),
+    )
+    tt.finish()
+    return spec
+
+
+def _parse_warm_start(t: TomlTable) -> WarmStartSpec:
+    d = WarmStartSpec()
+    wt = t.table("warm_start")
+    if wt is None:
+        return d
+    spec = WarmStartSpec(
+        steps=wt.integer("steps", d.steps),
+        batch_size=wt.integer("batch_size", d.batch_size),
+        learning_rate=wt.number("learning_rate", d.learning_rate, low=0.0, open_low=True),
+        freeform_share=wt.number("freeform_share", d.freeform_share, low=0.0, high=1.0),
+        contract_share=wt.number("contract_share", d.contract_share, low=0.0, high=1.0),
+        seed=wt.integer("seed", d.seed, minimum=0),
+    )
+    wt.finish()
+    if spec.freeform_share + spec.contract_share > 1.0 + 1e-9:
+        raise wt.error("contract_share", "freeform_share + contract_share must be <= 1 (the rest are refusals)")
+    return spec
+
+
+def _parse_model(root: TomlTable) -> ModelSpec:
+    t = root.section("model")
+    d = ModelSpec()
+    spec = ModelSpec(
+        family=t.string("family", d.family, choices=("gemma3",)),
+        preset=t.string("preset", d.preset, choices=MODEL_PRESETS),
+        weights=t.string("weights", d.weights),
+        weights_format=t.string("weights_format", d.weights_format, choices=("", "orbax", "safetensors")),
+        tokenizer=t.string("tokenizer", d.tokenizer),
+        lora=_parse_lora(t),
+        tiny=_parse_tiny(t),
+        warm_start=_parse_warm_start(t),
+        cache_dir=t.string("cache_dir", d.cache_dir, non_empty=True),
+    )
+    t.finish()
+    if spec.preset != "tiny" and not spec.weights.strip():
+        raise PolicyError(t.file, t.at("weights"), spec.weights, "a pretrained preset needs a local weights path "
+                          "(nothing is downloaded)", "set it in the file or with --set model.weights=/path")
+    return spec
+
+
+def _parse_training(root: TomlTable) -> TrainingSpec:
+    t = root.section("training")
+    d = TrainingSpec()
+    fsdp, tp = d.mesh_fsdp, d.mesh_tp
+    mt = t.table("mesh")
+    if mt is not None:
+        fsdp, tp = mt.integer("fsdp", fsdp), mt.integer("tp", tp)
+        mt.finish()
+    spec = TrainingSpec(
+        learning_rate=t.number("learning_rate", d.learning_rate, low=0.0, open_low=True),
+        prompts_per_step=t.integer("prompts_per_step", d.prompts_per_step),
+        generations_per_prompt=t.integer("generations_per_prompt", d.generations_per_prompt, minimum=2),
+        max_prompt_tokens=t.integer("max_prompt_tokens", d.max_prompt_tokens),
+        max_new_tokens=t.integer("max_new_tokens", d.max_new_tokens),
+        temperature=t.number("temperature", d.temperature, low=0.0, open_low=True),
+        top_p=t.number("top_p", d.top_p, low=0.0, high=1.0, open_low=True),
+        beta=t.number("beta", d.beta, low=0.0),
+        prompt_template=t.string("prompt_template", d.prompt_template, choices=KNOWN_TEMPLATES),
+        mesh_fsdp=fsdp,
+        mesh_tp=tp,
+    )
+    t.finish()
+    return spec
+
+
+def _parse_metrics(root: TomlTable) -> MetricsSpec:
+    t = root.section("metrics")
+    d = MetricsSpec()
+    spec = MetricsSpec(
+        window=t.integer("window", d.window),
+        bind=t.string("bind", d.bind, non_empty=True),
+        port=t.integer("port", d.port, minimum=0, maximum=65535),
+        report_every=t.integer("report_every", d.report_every, minimum=0),
+    )
+    t.finish()
+    return spec
+
+
+def _parse_guard(file: str, path: str, raw: object) -> GuardSpec:
+    t = TomlTable(file, path, raw)
+    metric = t.string("metric")
+    if not is_rate(metric):
+        raise t.error("metric", "a guard watches a known rate metric", did_you_mean(metric, sorted(RATE_METRICS)))
+    spec = GuardSpec(
+        metric=metric,
+        max_drop=t.number("max_drop", low=0.0, high=1.0, open_low=True),
+        higher_is_better=t.boolean("higher_is_better", True),
+    )
+    t.finish()
+    return spec
+
+
+def _parse_judgement(root: TomlTable) -> JudgementSpec:
+    t = root.section("judgement")
+    d = JudgementSpec()
+    guards = tuple(_parse_guard(root.file, f"{t.at('guards')}[{i}]", g) for i, g in enumerate(t.array("guards")))
+    spec = JudgementSpec(
+        grace_steps=t.integer("grace_steps", d.grace_steps, minimum=0),
+        guards=guards,
+        persist_windows=t.integer("persist_windows", d.persist_windows),
+        judge_steps=t.integer("judge_steps", d.judge_steps),
+        max_rollbacks=t.integer("max_rollbacks", d.max_rollbacks, minimum=0),
+        settle_steps=t.integer("settle_steps", d.settle_steps),
+        collapse_patience=t.integer("collapse_patience", d.collapse_patience, minimum=0),
+        max_restores=t.integer("max_restores", d.max_restores, minimum=0),
+    )
+    t.finish()
+    return spec
+
+
+def _parse_source(t: TomlTable, name: str) -> SourceSpec:
+    fields = t.table("fields")
+    options = t.table("options")
+    spec = SourceSpec(
+        name=name,
+        kind=t.string("kind", choices=SOURCE_KINDS),
+        domain=t.string("domain", non_empty=True),
+        split=t.string("split", "train", non_empty=True),
+        path=t.string("path", ""),
+        hub_name=t.string("hub_name", ""),
+        hub_config=t.string("hub_config", ""),
+        fields=dict(fields.data) if fields else {},
+        options=dict(options.data) if options else {},
+    )
+    t.finish()
+    for key, column in spec.fields.items():
+        if not isinstance(column, str):
+            raise PolicyError(t.file, f"{t.at('fields')}.{key}", column, "must be a column name (string)")
+    for key, option in spec.options.items():
+        if isinstance(option, bool) or not isinstance(option, (int, float, str)):
+            raise PolicyError(t.file, f"{t.at('options')}.{key}", option, "must be a number or a string")
+    return spec
+
+
+def _parse_sources(root: TomlTable) -> dict[str, SourceSpec]:
+    t = root.table("sources", required=True)
+    assert t is not None
+    sources: dict[str, SourceSpec] = {}
+    for name in list(t.data):
+        st = t.table(name)
+        assert st is not None
+        sources[name] = _parse_source(st, name)
+    if not sources:
+        raise PolicyError(root.file, "sources", {}, "at least one source is required")
+    return sources
+
+
+def _parse_eval(root: TomlTable, sources: Mapping[str, SourceSpec]) -> EvalSpec:
+    t = root.section("eval")
+    d = EvalSpec()
+    names = t.array("sources")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or name not in sources:
+            raise PolicyError(root.file, f"{t.at('sources')}[{i}]", name, "unknown source", did_you_mean(name, sources))
+    spec = EvalSpec(
+        every=t.integer("every", d.every, minimum=0),
+        items_per_domain=t.integer("items_per_domain", d.items_per_domain),
+        sources=tuple(str(n) for n in names),
+    )
+    t.finish()
+    return spec
+
+
+def _plateau_fields(t: TomlTable, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The plateau test and its knobs, each falling back to `defaults`, range-checked alike.
+
+    Both mappings are PlateauSpec's keyword arguments, each value checked by its TomlTable reader:
+    hence `Any`, which lets `PlateauSpec(**values)` through the type checker.
+    """
+    values: dict[str, Any] = {
+        "test": PlateauTest(t.string("test", str(defaults["test"]), choices=tuple(x.value for x in PlateauTest))),
+        "window": t.integer("window", int(defaults["window"]), minimum=_PLATEAU_MIN_WINDOW),
+        "patience": t.integer("patience", int(defaults["patience"])),
+    }
+    for key, (low, high, open_low, open_high) in _PLATEAU_NUMBERS.items():
+        values[key] = t.number(key, float(defaults[key]), low=low, high=high,
+                               open_low=open_low, open_high=open_high)
+    return values
+
+
+def _plateau_defaults(root: TomlTable) -> dict[str, Any]:
+    t = root.section("plateau")
+    d = PlateauSpec(metric="", test=PlateauTest.TREND, window=10)
+    builtin = {name: getattr(d, name) for name in ("test", "window", "patience", *_PLATEAU_NUMBERS)}
+    defaults = _plateau_fields(t, builtin)
+    t.finish()
+    return defaults
+
+
+def _check_metric_name(file: str, path: str, metric: str) -> None:
+    if not is_known_metric(metric):
+        raise PolicyError(file, path, metric, "unknown metric", did_you_mean(metric, STEP_METRICS))
+
+
+def _parse_mixture(t: TomlTable, sources: Mapping[str, SourceSpec]) -> Mixture:
+    components = []
+    for i, raw in enumerate(t.array("data", required=True)):
+        ct = TomlTable(t.file, f"{t.at('data')}[{i}]", raw)
+        source = ct.string("source")
+        if source not in sources:
+            raise ct.error("source", "unknown source", did_you_mean(source, sources))
+        weight = ct.number("weight", low=0.0, high=1.0, open_low=True)
+        subset = SubsetSpec()
+        st = ct.table("subset")
+        if st is not None:
+            subset = SubsetSpec(
+                start=st.number("start", 0.0, low=0.0, high=1.0),
+                end=st.number("end", 1.0, low=0.0, high=1.0),
+                max_question_chars=st.optional_integer("max_question_chars"),
+                max_question_tokens=st.optional_integer("max_question_tokens"),
+            )
+            st.finish()
+            if subset.start >= subset.end:
+                raise st.error("end", f"must be greater than start ({subset.start:g})")
+        ct.finish()
+        components.append(MixtureComponent(source=source, weight=weight, subset=subset))
+    weights = [c.weight for c in components]
+    total = math.fsum(weights)
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        raise PolicyError(t.file, t.at("data"), weights,
+                          f"mixture weights must sum to 1 (they sum to {total:g}; weights are not normalised)")
+    names = [c.source for c in components]
+    if len(set(names)) != len(names):
+        raise PolicyError(t.file, t.at("data"), names, "a source appears twice in one mixture")
+    return Mixture(tuple(components))
+
+
+def _parse_rewards(t: TomlTable) -> RewardSet:
+    rewards = []
+    for i, raw in enumerate(t.array("rewards", required=True)):
+        rt = TomlTable(t.file, f"{t.at('rewards')}[{i}]", raw)
+        name = rt.string("name")
+        if name not in REWARD_PARAMETERS:
+            raise rt.error("name", "unknown reward function", did_you_mean(name, REWARD_PARAMETERS))
+        params = dict(REWARD_PARAMETERS[name])
+        pt = rt.table("params")
+        if pt is not None:
+            for key in list(pt.data):
+                if key not in params:
+                    raise PolicyError(t.file, pt.at(key), pt.data[key], f"unknown parameter of {name}",
+                                      did_you_mean(key, REWARD_PARAMETERS[name]))
+                params[key] = pt.number(key)
+            pt.finish()
+        rt.finish()
+        rewards.append(RewardSpec(name, params))
+    names = [r.name for r in rewards]
+    if len(set(names)) != len(names):
+        raise PolicyError(t.file, t.at("rewards"), names, "a reward function appears twice")
+    return tuple(rewards)
+
+
+def _parse_criteria(t: TomlTable) -> tuple[Criterion, ...]:
+    criteria = []
+    for i, raw in enumerate(t.array("criteria")):
+        ct = TomlTable(t.file, f"{t.at('criteria')}[{i}]", raw)
+        metric = ct.string("metric")
+        _check_metric_name(t.file, ct.at("metric"), metric)
+        comparison = Comparison(ct.string("comparison", choices=tuple(c.value for c in Comparison)))
+        threshold = ct.number("threshold", low=0.0, high=1.0) if is_rate(metric) else ct.number("threshold")
+        source = Source(ct.string("source", Source.ROLLOUT.value, choices=tuple(s.value for s in Source)))
+        ct.finish()
+        criteria.append(Criterion(metric, comparison, threshold, source))
+    return tuple(criteria)
+
+
+def _parse_plateaus(t: TomlTable, defaults: Mapping[str, object]) -> tuple[PlateauSpec, ...]:
+    plateaus = []
+    for i, raw in enumerate(t.array("plateau")):
+        pt = TomlTable(t.file, f"{t.at('plateau')}[{i}]", raw)
+        metric = pt.string("metric")
+        _check_metric_name(t.file, pt.at("metric"), metric)
+        values = _plateau_fields(pt, defaults)
+        source = Source(pt.string("source", Source.ROLLOUT.value, choices=tuple(s.value for s in Source)))
+        pt.finish()
+        plateaus.append(PlateauSpec(metric=metric, source=source, **values))
+    return tuple(plateaus)
+
+
+def _parse_phase(file: str, index: int, raw: object, sources: Mapping[str, SourceSpec],
+                 plateau_defaults: Mapping[str, object]) -> PhaseSpec:
+    t = TomlTable(file, f"phases[{index}]", raw)
+    spec = PhaseSpec(
+        name=t.string("name", non_empty=True),
+        mixture=_parse_mixture(t, sources),
+        rewards=_parse_rewards(t),
+        criteria=_parse_criteria(t),
+        plateau=_parse_plateaus(t, plateau_defaults),
+        max_steps=t.integer("max_steps"),
+        on_budget_exhausted=BudgetAction(t.string("on_budget_exhausted", BudgetAction.HOLD.value,
+                                                  choices=tuple(b.value for b in BudgetAction))),
+        change_order=ChangeOrder(t.string("change_order", ChangeOrder.DATA_FIRST.value,
+                                          choices=tuple(c.value for c in ChangeOrder))),
+        terminal=t.boolean("terminal", False),
+    )
+    t.finish()
+    return spec
+
+
+
+def parse_table(data: Mapping[str, Any], file: str) -> Policy:
+    """Validate an already-decoded TOML table (pure). `parse` is this after tomllib."""
+    root = TomlTable(file, "", dict(data))
+    run = _parse_run(root)
+    model = _parse_model(root)
+    training = _parse_training(root)
+    metrics = _parse_metrics(root)
+    judgement = _parse_judgement(root)
+    sources = _parse_sources(root)
+    evaluation = _parse_eval(root, sources)
+    defaults = _plateau_defaults(root)
+    raw_phases = root.array("phases", required=True)
+    phases = tuple(_parse_phase(file, i, raw, sources, defaults) for i, raw in enumerate(raw_phases))
+    root.finish()
+    check_rules(file, phases, sources)
+    check_domain_metrics(file, phases, judgement.guards, sources)
+    return Policy(file=file, run=run, model=model, training=training, metrics=metrics, judgement=judgement,
+                  eval=evaluation, sources=sources, phases=settle_phases(phases))

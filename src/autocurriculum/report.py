@@ -382,21 +382,21 @@ def _heldout(run: Run):
 
 
 def _step_time(run: Run):
+    """Wall seconds per step; the controller's own time is a millisecond, so it is given as a share."""
     figure = _figure(10, 2.4)
     axes = figure.add_subplot()
     _shade_phases(axes, run)
     steps, values = _series(run, lambda line: line.get("step_seconds"))
     axes.plot(steps, values, lw=1.0, label="step (s)")
-    steps, values = _series(run, lambda line: line.get("controller_seconds"))
-    axes.plot(steps, values, lw=1.0, label="controller (s)")
-    axes.set_yscale("log")
-    from matplotlib.ticker import NullLocator
-
-    axes.yaxis.set_minor_locator(NullLocator())  # log minor ticks cost more to draw than the rest of the chart
-    axes.set_title("wall time per step and the controller's share (log scale; evaluation and checkpoint steps stand out)",
-                   fontsize=9, y=1.0)
+    controller = _series(run, lambda line: line.get("controller_seconds"))[1]
+    share = ""
+    if controller and values:
+        share = (f"; controller {1000 * sum(controller) / len(controller):.2f} ms a step on average, "
+                 f"{sum(controller) / sum(values):.2%} of the wall time")
+    axes.set_ylim(bottom=0)
+    axes.set_title(f"wall time per step (evaluation and checkpoint steps stand out){share}", fontsize=9, y=1.0)
     axes.set_xlabel("step")
-    axes.legend(fontsize=6, loc="upper left")
+    axes.set_ylabel("seconds", fontsize=8)
     return figure
 
 

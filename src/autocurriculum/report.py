@@ -172,7 +172,8 @@ def _shade_phases(axes, run: Run) -> None:
     band per plan step was most of the drawing time of a long run.
     """
     segments = _segments(run)
-    axes.xaxis.set_major_locator(MaxNLocator(8, integer=True))  # fewer tick objects: they dominate drawing
+    axes.xaxis.set_major_locator(MaxNLocator(6, integer=True))  # fewer tick objects: they dominate drawing
+    axes.yaxis.set_major_locator(MaxNLocator(4))
     axes.set_xlim(0.5, run.last["step"] + 0.5)
     axes.broken_barh([(first - 0.5, last - first + 1) for first, last, _ in segments], (0, 1),
                      transform=axes.get_xaxis_transform(), zorder=0, lw=0,
@@ -284,7 +285,6 @@ def _watched(run: Run):
                 axes.plot(held, [max(values + thresholds, default=1.0)] * len(held), ls="none", marker="|", ms=4,
                           color="#2ca02c", label="criterion holds")
         axes.set_title(name, fontsize=8, y=1.0, pad=2)
-        axes.yaxis.set_major_locator(MaxNLocator(4))
         if index == 0:
             axes.legend(fontsize=6, loc="upper left")
         if index < len(names) - 2:
@@ -306,7 +306,6 @@ def _watched(run: Run):
         if flat:
             plateau.plot(flat, [-0.08 * (index + 1)] * len(flat), ls="none", marker="|", ms=4, color=colour)
     plateau.axhline(1.0, color="#d62728", lw=0.8, ls="--")
-    plateau.yaxis.set_major_locator(MaxNLocator(4))
     plateau.set_title("plateau tests: statistic / bound (ticks below zero: the test's verdict was 'plateaued')",
                       fontsize=8, y=1.0, pad=2)
     plateau.set_xlabel("step")

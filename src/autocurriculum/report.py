@@ -24,11 +24,13 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from autocurriculum import completion_samples, runlog
@@ -98,7 +100,7 @@ def _lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     try:
-        return [line for line in runlog.read_lines(path) if isinstance(line, dict)]
+        return list(runlog.read_lines(path))
     except ValueError as error:
         raise ReportError(str(error)) from None
 
@@ -106,12 +108,12 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- figures
 
 
-def figures(run_dir: Path | str) -> dict[str, Any]:
+def figures(run_dir: Path | str) -> dict[str, Figure]:
     """The report's charts as matplotlib Figures, by name: for a notebook cell (`autocurriculum.plot`)."""
     return build_figures(load_run(Path(run_dir)))
 
 
-def build_figures(run: Run) -> dict[str, Any]:
+def build_figures(run: Run) -> dict[str, Figure]:
     """timeline, watched (criteria and plateau), rewards, learnability, heldout, step_time."""
     return {
         "timeline": _timeline(run),
@@ -123,14 +125,12 @@ def build_figures(run: Run) -> dict[str, Any]:
     }
 
 
-def _figure(width: float, height: float, rows: int = 1):  # -> matplotlib.figure.Figure
+def _figure(width: float, height: float, rows: int = 1) -> Figure:
     """A Figure outside pyplot: no global figure registry, nothing left open in a notebook's kernel.
 
     Fixed margins rather than a layout engine: constrained layout measured every tick label of
     every axes again on each draw and took most of the report's time (cProfile on a 149-step run).
     """
-    from matplotlib.figure import Figure
-
     figure = Figure(figsize=(width, height))
     margin = 0.45 / height  # inches of room for the title and the step axis, whatever the height
     figure.subplots_adjust(left=0.1, right=0.98, top=1 - margin, bottom=margin * 1.1,
@@ -165,7 +165,7 @@ def _labels(run: Run) -> dict[int, str]:
     return labels
 
 
-def _shade_phases(axes, run: Run) -> None:
+def _shade_phases(axes: Axes, run: Run) -> None:
     """Phase bands and transition lines on a per-step axes, so every chart reads against the timeline.
 
     One collection each (broken_barh, vlines), not one artist per band: a chart per metric times a
@@ -184,7 +184,10 @@ def _shade_phases(axes, run: Run) -> None:
                     linestyles=":", zorder=1)
 
 
-def _series(run: Run, getter, gaps: bool = False) -> tuple[list[int], list[float]]:
+Getter = Callable[[dict[str, Any]], object]
+
+
+def _series(run: Run, getter: Getter, gaps: bool = False) -> tuple[list[int], list[float]]:
     """(steps, values) where `getter(line)` gave a finite number; with `gaps`, NaN elsewhere, so a
     line breaks where its quantity did not apply (a criterion of another phase) instead of bridging."""
     steps, values = [], []
@@ -203,7 +206,25 @@ def _metric(line: Mapping[str, Any], name: str) -> object:
     return (line.get("observation") or {}).get("metrics", {}).get(name)
 
 
-def _timeline(run: Run):
+def _metric_of(name: str) -> Getter:
+    return lambda line: _metric(line, name)
+
+
+def _reward_mean_of(name: str) -> Getter:
+    return lambda line: (line.get("observation") or {}).get("reward_means", {}).get(name)
+
+
+def _entry(section: str, key: str, field_name: str) -> Getter:
+    """A field of one criterion or plateau test in a metrics line (section "criteria" or "plateau")."""
+    return lambda line: ((line.get(section) or {}).get(key) or {}).get(field_name)
+
+
+def _flag(section: str, key: str, field_name: str) -> Getter:
+    """1.0 on the steps where that field is true (a criterion holds, a test says plateaued), else nothing."""
+    return lambda line: 1.0 if ((line.get(section) or {}).get(key) or {}).get(field_name) else None
+
+
+def _timeline(run: Run) -> Figure:
     segments = _segments(run)
     plan_steps = sorted({s[2] for s in segments} | {int(t.get("to_step", 0)) for t in run.transitions})
     labels = _labels(run)
@@ -214,20 +235,22 @@ def _timeline(run: Run):
                   color=PHASE_COLOURS[plan_step % len(PHASE_COLOURS)], edgecolor="#555", lw=0.6)
     evidence = {line["step"]: line.get("decision", {}) for line in run.steps}
     titles: dict[str, str] = {}  # marker gid -> hover text, turned into SVG <title>s by _svg
-    figure.hover_titles = titles  # type: ignore[attr-defined]
+    figure.hover_titles = titles  # type: ignore[attr-defined]  # read back by _svg
     for index, transition in enumerate(run.transitions):
         colour = ACTION_COLOURS.get(transition["action"], "#444")
         y = int(transition.get("to_step", 0))
         (marker,) = axes.plot([transition["step"] + 0.5], [y], marker="v", ms=9, color=colour, ls="none")
-        marker.set_gid(f"transition-{index}")
+        gid = f"transition-{index}"
+        marker.set_gid(gid)
         axes.annotate(f"{transition['action']} ({transition['reason']})", (transition["step"] + 0.5, y),
                       xytext=(4, 7), textcoords="offset points", fontsize=7, color=colour)
-        titles[marker.get_gid()] = _transition_text(transition, evidence.get(transition["step"], {}))
+        titles[gid] = _transition_text(transition, evidence.get(transition["step"], {}))
     for line in run.steps:
         for index, result in enumerate(line.get("operator_results") or []):
             (marker,) = axes.plot([line["step"]], [-0.6], marker="^", ms=7, color="#444", ls="none")
-            marker.set_gid(f"operator-{line['step']}-{index}")
-            titles[marker.get_gid()] = (f"step {line['step']}: operator {result.get('command')} "
+            gid = f"operator-{line['step']}-{index}"
+            marker.set_gid(gid)
+            titles[gid] = (f"step {line['step']}: operator {result.get('command')} "
                                          f"(request {result.get('seq')}): {result.get('result')} - {result.get('message')}")
     axes.set_yticks(plan_steps, [f"{p + 1} {labels[p]}" for p in plan_steps], fontsize=8)
     axes.set_ylim(-1.1, max(plan_steps) + 0.9)
@@ -252,7 +275,7 @@ def _base_metric(key: str) -> str:
     return key.split(" ", 1)[0]
 
 
-def _watched(run: Run):
+def _watched(run: Run) -> Figure:
     """One chart per watched metric (value, window mean, threshold), then one for every plateau test.
 
     The plateau tests share one chart as statistic / bound, so tests with different units read on
@@ -272,15 +295,14 @@ def _watched(run: Run):
         axes = figure.add_subplot(grid[index // 2, index % 2], sharex=first)
         first = first or axes
         _shade_phases(axes, run)
-        steps, values = _series(run, lambda line, n=name: _metric(line, n))
+        steps, values = _series(run, _metric_of(name))
         axes.plot(steps, values, lw=0.6, color="#999", label="per step")
         for key in (k for k in criteria_keys if _base_metric(k) == name):
-            mean_steps, means = _series(run, lambda line, k=key: (line.get("criteria") or {}).get(k, {}).get("value"),
-                                        gaps=True)
+            mean_steps, means = _series(run, _entry("criteria", key, "value"), gaps=True)
             axes.plot(mean_steps, means, lw=1.4, color="#1f77b4", label="window mean")
-            t_steps, thresholds = _series(run, lambda line, k=key: (line.get("criteria") or {}).get(k, {}).get("threshold"))
+            t_steps, thresholds = _series(run, _entry("criteria", key, "threshold"))
             axes.plot(t_steps, thresholds, ls="none", marker="_", ms=4, color="#d62728", label="threshold")
-            held = _series(run, lambda line, k=key: 1.0 if (line.get("criteria") or {}).get(k, {}).get("holds") else None)[0]
+            held = _series(run, _flag("criteria", key, "holds"))[0]
             if held:
                 axes.plot(held, [max(values + thresholds, default=1.0)] * len(held), ls="none", marker="|", ms=4,
                           color="#2ca02c", label="criterion holds")
@@ -302,7 +324,7 @@ def _watched(run: Run):
         steps, values = _series(run, ratio, gaps=True)
         test = next((line["plateau"][key].get("test") for line in run.steps if key in (line.get("plateau") or {})), "")
         plateau.plot(steps, values, lw=1.1, color=colour, label=f"{key} ({test})")
-        flat = _series(run, lambda line, k=key: 1.0 if (line.get("plateau") or {}).get(k, {}).get("plateaued") else None)[0]
+        flat = _series(run, _flag("plateau", key, "plateaued"))[0]
         if flat:
             plateau.plot(flat, [-0.08 * (index + 1)] * len(flat), ls="none", marker="|", ms=4, color=colour)
     plateau.axhline(1.0, color="#d62728", lw=0.8, ls="--")
@@ -314,7 +336,7 @@ def _watched(run: Run):
     return figure
 
 
-def _rewards(run: Run):
+def _rewards(run: Run) -> Figure:
     figure = _figure(10, 2.6)
     axes = figure.add_subplot()
     _shade_phases(axes, run)
@@ -322,8 +344,7 @@ def _rewards(run: Run):
     for line in run.steps:
         names.update(dict.fromkeys((line.get("observation") or {}).get("reward_means", {})))
     for name in names:
-        steps, values = _series(run, lambda line, n=name: (line.get("observation") or {}).get("reward_means", {}).get(n),
-                                gaps=True)  # a reward outside the active set has no line there
+        steps, values = _series(run, _reward_mean_of(name), gaps=True)  # a reward outside the active set has no line there
         axes.plot(steps, values, lw=1.0, label=name)
     steps, values = _series(run, lambda line: _metric(line, "reward_mean"))
     axes.plot(steps, values, lw=1.6, color="black", label="summed (reward_mean)")
@@ -333,12 +354,12 @@ def _rewards(run: Run):
     return figure
 
 
-def _learnability(run: Run):
+def _learnability(run: Run) -> Figure:
     figure = _figure(10, 2.4)
     axes = figure.add_subplot()
     _shade_phases(axes, run)
     for name in LEARNABILITY:
-        steps, values = _series(run, lambda line, n=name: _metric(line, n))
+        steps, values = _series(run, _metric_of(name))
         axes.plot(steps, values, lw=1.0, label=name)
     axes.set_title("learnability: share of GRPO groups with reward variance, mean |advantage| (0 = nothing to learn)",
                    fontsize=9, y=1.0)
@@ -355,7 +376,7 @@ def _heldout_rows(run: Run) -> list[tuple[int, str, Mapping[str, float]]]:
     return rows
 
 
-def _heldout(run: Run):
+def _heldout(run: Run) -> Figure:
     figure = _figure(10, 2.6)
     axes = figure.add_subplot()
     _shade_phases(axes, run)
@@ -380,7 +401,7 @@ def _heldout(run: Run):
     return figure
 
 
-def _step_time(run: Run):
+def _step_time(run: Run) -> Figure:
     """Wall seconds per step; the controller's own time is a millisecond, so it is given as a share."""
     figure = _figure(10, 2.4)
     axes = figure.add_subplot()
@@ -407,7 +428,7 @@ def _transition_text(transition: Mapping[str, Any], decision: Mapping[str, Any])
             f"{transition.get('to_phase')} ({transition['reason']}); evidence: {evidence[:1500]}")
 
 
-def _svg(figure) -> str:
+def _svg(figure: Figure) -> str:
     """The figure as inline SVG, text kept as text; markers with a gid get their hover <title>."""
     import matplotlib
 
@@ -470,6 +491,31 @@ def render_html(run: Run) -> str:
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def live_view_html(status: Mapping[str, Any], transitions: list[dict[str, Any]]) -> str:
+    """What a notebook shows while a run goes on (notebook.py), from status.json and transitions.jsonl.
+
+    Phase and plan step, the watched metrics against their criteria and plateau bounds, the last
+    decision with its evidence, the last transition with its reason: a few tables, no chart, so it
+    can be redrawn every few steps for nothing.
+    """
+    part = f"/{status['part']}" if status.get("part") else ""
+    state = "curriculum complete" if status.get("done") else "held: " + str(status.get("hold_reason")) \
+        if status.get("hold") else "training"
+    last = transitions[-1] if transitions else None
+    switch = ("none yet" if last is None else
+              f"step {last['step']}: {last['action']} {last.get('from_phase')} &rarr; {last.get('to_phase')} "
+              f"({html.escape(str(last['reason']))})")
+    decision = status.get("last_decision") or {}
+    return (
+        '<div class="autocurriculum-view"><b>autocurriculum</b>: step '
+        f"{status.get('step')}, phase {html.escape(str(status.get('phase')))}{html.escape(part)} "
+        f"(plan step {int(status.get('plan_step', 0)) + 1}/{status.get('plan_steps', '?')}), {html.escape(state)}; "
+        f"alerts: {html.escape(', '.join(status.get('alerts') or []) or 'none')}<br>"
+        f"last decision: {html.escape(_decision_text(decision))}; last transition: {switch}"
+        f"{_current_table(status)}{_evidence_html(decision.get('evidence', {}))}</div>"
+    )
 
 
 def _fact(name: str, value: str) -> str:

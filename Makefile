@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: quickstart test test-fast install system-packages prometheus benchmarks curriculum-benchmark
+.PHONY: quickstart test test-fast lint install system-packages prometheus benchmarks curriculum-benchmark
 
 quickstart: $(VENV)/.installed
 	$(BIN)/autocurriculum run policies/tiny.toml
 
-test: $(VENV)/.installed system-packages
+test: $(VENV)/.installed system-packages lint
 	$(BIN)/python -m pytest -q
 
 # The fast tier (not a set-up command): the pure core and the daemon on a scripted trainer, no JAX
@@ -19,6 +19,11 @@ FAST_TESTS := $(addprefix tests/test_,$(addsuffix .py,policy plan contract rewar
 	replay data data_stream behaviour_mix checkpoint control cli_validate logs daemon_harness import_graph))
 test-fast: $(VENV)/.installed
 	AUTOCURRICULUM_FAST_TIER=1 $(BIN)/python -m pytest -q -n 2 -m "not slow" $(FAST_TESTS)
+
+# The linter and the type checker over src/ (configured in pyproject.toml); `make test` runs them first.
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src
+	$(BIN)/mypy
 
 install: $(VENV)/.installed
 

@@ -56,7 +56,7 @@ def daemon_run(policy, steps: int) -> tuple[list[float], list[float]]:
     logs.configure(json=True, level=40)  # errors only: the benchmark's output stays readable
     with tempfile.TemporaryDirectory() as tmp:
         run_daemon(policy, Path(tmp) / "run", RunOptions(max_steps=steps, handle_signals=True))
-        rows = [json.loads(line) for line in open(Path(tmp) / "run" / "metrics.jsonl")][WARMUP:]
+        rows = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()][WARMUP:]
     return [r["step_seconds"] for r in rows], [r["controller_seconds"] for r in rows]
 
 

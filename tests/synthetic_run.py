@@ -1,6 +1,6 @@
 """Metrics-log records of a synthetic run, built with the real summarize() and decide().
 
-The exporter and dashboard tests need records with the exact shape the daemon writes (runlog.py)
+The exporter and dashboard tests need records with the exact shape the daemon writes (built by runlog.metrics_record)
 and with every kind of event in them: switches, a hold, operator requests, held-out evaluations, a
 step with a NaN reward, several domains. Completions are drawn at random with a compliance that
 improves over time, rolled up by observation.summarize and judged by controller.decide, so the
@@ -13,7 +13,7 @@ import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 
-from autocurriculum import controller
+from autocurriculum import controller, runlog
 from autocurriculum.observation import CompletionRecord, StepObservation, summarize
 from autocurriculum.override import Command, OperatorRequest
 from autocurriculum.policy import Plan, PlanStep, Policy
@@ -96,28 +96,14 @@ def synthetic_run(
         decision = controller.decide(policy, plan, state, observation, seen, evaluation)
         state = decision.state
         after = plan[state.plan_step]
-        out.append(
-            {
-                "step": number,
-                "plan_step": state.plan_step,
-                "phase": after.phase,
-                "part": after.part,
-                "time": 1_764_057_600.0 + number,
-                "step_seconds": round(0.1 + rng.random() * 0.4, 6),
-                "controller_seconds": round(0.001 + rng.random() * 0.004, 6),
-                "batch_ids": [f"synthetic-{number}-{i}" for i in range(policy.training.prompts_per_step)],
-                "observation": observation.to_json(),
-                "eval": evaluation.to_json() if evaluation is not None else None,
-                "tunix": {"loss": math.exp(-number / 50), "kl": 0.001 * number, "rewards_mean": observation.metrics.get("reward_mean", 0.0)},
-                "requests": [r.to_json() for r in seen],
-                "decision": decision.to_json(),
-                "operator_results": [
-                    {"seq": r.seq, "command": r.command, "result": r.result, "message": r.message}
-                    for r in decision.operator_results
-                ],
-                **controller.status_fields(decision),
-            }
-        )
+        out.append(runlog.metrics_record(
+            step=number, after=after, decision=decision, observation=observation, evaluation=evaluation,
+            requests=seen, time=1_764_057_600.0 + number,
+            tunix={"loss": math.exp(-number / 50), "kl": 0.001 * number,
+                   "rewards_mean": observation.metrics.get("reward_mean", 0.0)},
+            step_seconds=0.1 + rng.random() * 0.4, controller_seconds=0.001 + rng.random() * 0.004,
+            batch_ids=[f"synthetic-{number}-{i}" for i in range(policy.training.prompts_per_step)],
+        ))
         if decision.action.kind is controller.ActionKind.DONE:
             break
     return out

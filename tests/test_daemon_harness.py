@@ -8,6 +8,7 @@ status.json, acks, checkpoints) and from what it applied to the stream and the t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import sys
@@ -17,15 +18,15 @@ from typing import Any
 import pytest
 
 from autocurriculum import control, controller, logs
-from autocurriculum.data import MixtureStream
 from autocurriculum.daemon import RunOptions, RunResult, run_daemon
+from autocurriculum.data import MixtureStream
 from autocurriculum.exits import EX_DATAERR, EX_IOERR, EX_OK, EX_SOFTWARE, EX_TEMPFAIL
 from autocurriculum.override import Command
 from autocurriculum.policy import Policy, expand_plan, load
 from autocurriculum.runlog import METRICS_SCHEMA_VERSION
 
 from .conftest import REPO
-from .fake_trainer import ScriptedBackend, Script, by_batch, empty, free_form, good, send_signal
+from .fake_trainer import Script, ScriptedBackend, by_batch, empty, free_form, good, send_signal
 
 FAST_POLICY = REPO / "tests" / "policies" / "fast.toml"
 # with the `good` script: behaviour -> correctness/a at 7, -> correctness/b at 14, -> generalisation at 21, done at 28
@@ -117,9 +118,9 @@ def test_a_regression_after_a_switch_rolls_the_data_back(tmp_path: Path, monkeyp
     original = MixtureStream.set_mixture
     monkeypatch.setattr(MixtureStream, "set_mixture", lambda s, m: (mixtures.append(m), original(s, m))[1])
     plan = expand_plan(policy())
-    result, backend = run(run_dir, "run.max_steps=25", script=by_batch(good, worse=(range(8, 40), free_form)))
+    result, _ = run(run_dir, "run.max_steps=25", script=by_batch(good, worse=(range(8, 40), free_form)))
     assert moves(run_dir) == [(7, "swap_data", "correctness/a"), (19, "rollback", "behaviour")]
-    assert mixtures == [plan[0].mixture, plan[1].mixture, plan[0].mixture]  # the stream's first, the swap, the rollback  # the rollback put the first mixture back
+    assert mixtures == [plan[0].mixture, plan[1].mixture, plan[0].mixture]  # the stream's first, the swap, the rollback
     assert (result.exit_code, result.steps, result.phase) == (EX_OK, 25, "behaviour")
     rollback = lines(run_dir / "metrics.jsonl")[18]
     assert rollback["decision"]["reason"] == "rollback_regression" and rollback["rollbacks"] == 1
@@ -203,6 +204,25 @@ def test_resume_cuts_the_logs_back_to_the_checkpoint_and_skips_a_damaged_one(tmp
     assert [r["step"] for r in lines(run_dir / "metrics.jsonl")] == list(range(1, 19))  # 16-17 written again
     assert moves(run_dir) == TOUR[:2]
     assert resumed.exit_code == EX_OK
+
+
+def test_a_checkpoint_of_an_unknown_state_version_is_refused_naming_the_file(tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = tmp_path / "run"
+    run(run_dir, "run.max_steps=5")
+    checkpoint = run_dir / "checkpoints" / "step_00000005"
+    state = json.loads((checkpoint / "state.json").read_text())
+    state["controller"]["schema_version"] = 99  # written by a future version; the manifest made to agree
+    (checkpoint / "state.json").write_text(json.dumps(state))
+    manifest = json.loads((checkpoint / "MANIFEST.json").read_text())
+    manifest["files"]["state.json"] = {"size": (checkpoint / "state.json").stat().st_size,
+                                       "sha256": hashlib.sha256((checkpoint / "state.json").read_bytes()).hexdigest()}
+    (checkpoint / "MANIFEST.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    result, _ = run(run_dir, resume=True)
+    assert result.exit_code == EX_DATAERR
+    out = capsys.readouterr().out
+    assert f"{checkpoint / 'state.json'}: controller state has schema_version 99" in out and "Traceback" not in out
 
 
 def test_sigterm_in_process_finishes_the_step_checkpoints_and_restores_the_handlers(tmp_path: Path) -> None:

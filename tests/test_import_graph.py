@@ -25,7 +25,8 @@ HEAVY = ("jax", "tunix", "flax", "prometheus_client")
 # the plateau tests, the data; and what they are built from
 PURE_CORE = (
     "autocurriculum.policy", "autocurriculum.spec", "autocurriculum.plan", "autocurriculum.toml_table",
-    "autocurriculum.policy_sections", "autocurriculum.curriculum_rules", "autocurriculum.json_values",
+    "autocurriculum.policy_sections", "autocurriculum.phase_sections", "autocurriculum.curriculum_rules",
+    "autocurriculum.json_values",
     "autocurriculum.contract", "autocurriculum.rewards", "autocurriculum.plateau",
     "autocurriculum.controller", "autocurriculum.controller_state", "autocurriculum.controller_requests",
     "autocurriculum.checks", "autocurriculum.vocabulary", "autocurriculum.observation", "autocurriculum.override",

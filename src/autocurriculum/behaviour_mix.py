@@ -21,9 +21,14 @@ REFUSAL = "I cannot help with that."
 
 
 class WarmItem(Protocol):
-    prompt: str
-    answer: str
-    solution: str
+    """What the warm start reads of an item (read-only, so frozen data.Item fits)."""
+
+    @property
+    def prompt(self) -> str: ...
+    @property
+    def answer(self) -> str: ...
+    @property
+    def solution(self) -> str: ...
 
 
 def first_answer(answer: str) -> str:

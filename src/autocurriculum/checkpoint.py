@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autocurriculum.durable import fsync_tree
+from autocurriculum.json_values import as_mapping
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "MANIFEST.json"
@@ -47,7 +48,7 @@ class Checkpoint:
         return self.path / MODEL
 
     def read_state(self) -> dict[str, object]:
-        return json.loads((self.path / STATE).read_text(encoding="utf-8"))
+        return dict(as_mapping(json.loads((self.path / STATE).read_text(encoding="utf-8"))))
 
 
 _DISK_ERRORS = re.compile(r"No space left on device|File too large|Disk quota exceeded|Read-only file system")

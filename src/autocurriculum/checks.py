@@ -50,7 +50,7 @@ GUARD_Z = 1.645
 
 def window_sizes(policy: Policy, plan: Plan) -> dict[str, int]:
     """Each watched rollout metric's window: long enough for its criteria and every plateau test on it."""
-    sizes = {name: policy.metrics.window for name in (EMPTY_RATE, DISTINCT_RATIO, LEARNABLE_GROUPS)}
+    sizes = dict.fromkeys((EMPTY_RATE, DISTINCT_RATIO, LEARNABLE_GROUPS), policy.metrics.window)
     for guard in policy.judgement.guards:
         sizes[guard.metric] = policy.metrics.window
     for step in plan:

@@ -15,6 +15,7 @@ is sent to it, since that signal's default action would end the notebook's whole
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -126,7 +127,7 @@ def acquire_pidfile(run_dir: Path, *, woken_by_signal: bool = True) -> Pidfile:
     path = run_dir / PIDFILE
     deadline = time.monotonic() + LOCK_RETRY_SECONDS
     while True:
-        handle = open(path, "a+", encoding="utf-8")
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open (locked) for the daemon's lifetime
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -159,7 +160,7 @@ def running_pid(run_dir: Path) -> int | None:
     """The pid of the daemon holding the run directory, or None when no daemon holds it."""
     path = run_dir / PIDFILE
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed by the `with` below, after the missing case
     except FileNotFoundError:
         return None
     with handle:
@@ -206,10 +207,8 @@ def submit(run_dir: Path, command: Command, phase: str = "", reason: str = "") -
         raise ControlError(f"cannot write a request in {run_dir}: {error.strerror} ({error.filename})") from None
     pid = running_pid(run_dir)
     if pid is not None and pid > 0 and _wakes_by_signal(run_dir):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # it polls too: the signal only wakes it
             os.kill(pid, signal.SIGUSR1)
-        except (ProcessLookupError, PermissionError):
-            pass  # the daemon polls as well; the signal is only a wake-up
     return seq
 
 

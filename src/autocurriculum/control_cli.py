@@ -113,7 +113,8 @@ def gather_status(run_dir: Path) -> tuple[int, dict[str, Any]]:
     status = control.read_status(run_dir)
     pid = control.running_pid(run_dir)
     if status is None and pid is None:
-        return EX_UNKNOWN, {"run_dir": str(run_dir), "error": "not a run directory (no status.json, no daemon holding daemon.pid)"}
+        problem = "not a run directory (no status.json, no daemon holding daemon.pid)"
+        return EX_UNKNOWN, {"run_dir": str(run_dir), "error": problem}
     result: dict[str, Any] = dict(status or {})
     result["run_dir"] = str(run_dir)
     result["running"] = pid is not None

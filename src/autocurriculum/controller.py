@@ -100,12 +100,41 @@ from autocurriculum.vocabulary import (
 )
 
 __all__ = [
-    "ALERT_BUDGET", "ALERT_COLLAPSE", "ALERT_HOLD", "ALERT_NO_VARIANCE", "ALERT_NONFINITE_METRICS",
-    "ALERT_NONFINITE_REWARDS", "ALERT_REGRESSION", "AUTOMATIC_ADVANCES", "COLLAPSE_EMPTY_RATE", "GUARD_Z",
-    "STATE_SCHEMA_VERSION", "Action", "ActionKind", "ControllerState", "Decision", "GuardLevel", "Judgement",
-    "OperatorResult", "Reason", "StateFormatError", "Transition", "collapse_distinct_floor", "collapse_in_window",
-    "completions_per_step", "criteria_status", "decide", "eval_window_sizes", "guard_level", "guard_status",
-    "initial_state", "judge_guard", "needs_phase1", "observation_alerts", "plateau_status", "status_fields",
+    "ALERT_BUDGET",
+    "ALERT_COLLAPSE",
+    "ALERT_HOLD",
+    "ALERT_NONFINITE_METRICS",
+    "ALERT_NONFINITE_REWARDS",
+    "ALERT_NO_VARIANCE",
+    "ALERT_REGRESSION",
+    "AUTOMATIC_ADVANCES",
+    "COLLAPSE_EMPTY_RATE",
+    "GUARD_Z",
+    "STATE_SCHEMA_VERSION",
+    "Action",
+    "ActionKind",
+    "ControllerState",
+    "Decision",
+    "GuardLevel",
+    "Judgement",
+    "OperatorResult",
+    "Reason",
+    "StateFormatError",
+    "Transition",
+    "collapse_distinct_floor",
+    "collapse_in_window",
+    "completions_per_step",
+    "criteria_status",
+    "decide",
+    "eval_window_sizes",
+    "guard_level",
+    "guard_status",
+    "initial_state",
+    "judge_guard",
+    "needs_phase1",
+    "observation_alerts",
+    "plateau_status",
+    "status_fields",
     "window_sizes",
 ]
 
@@ -305,7 +334,7 @@ def _restore(policy: Policy, state: ControllerState) -> tuple[ControllerState, A
     state = replace(
         state, steps_in_step=0, windows={}, eval_windows={}, eval_values={}, judgement=None, collapse_streak=0,
         restores=state.restores + 1,
-        history=state.history + (Transition(state.step, here, here, kind.value, reason.value),),
+        history=(*state.history, Transition(state.step, here, here, kind.value, reason.value)),
     )
     return state, Action(kind, here, here, Factor.NONE, before_step=began), reason
 

@@ -268,7 +268,7 @@ def move(policy: Policy, plan: Plan, state: ControllerState, to: int, reason: Re
         eval_values={},
         judgement=judgement,
         budget_alerted=False,
-        history=state.history + (Transition(state.step, frm, to, kind.value, reason.value),),
+        history=(*state.history, Transition(state.step, frm, to, kind.value, reason.value)),
     )
     return new, Action(kind, frm, to, factor)
 

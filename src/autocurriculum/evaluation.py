@@ -18,6 +18,7 @@ from typing import Any
 from autocurriculum import logs, runlog
 from autocurriculum.data import Item
 from autocurriculum.exits import EX_CONFIG, EX_NOINPUT, EX_OK, EX_UNKNOWN
+from autocurriculum.json_values import as_int
 from autocurriculum.observation import RecordBatch, StepObservation, summarize
 from autocurriculum.rewards import RewardDispatcher
 from autocurriculum.trainer import Trainer
@@ -105,7 +106,7 @@ def figures_by_domain(rows: Sequence[dict[str, object]]) -> dict[str, dict[str, 
             "strict": sum(bool(r["contract_ok"]) for r in mine) / n,
             "refusal": sum(bool(r["refused"]) for r in mine) / n,
             "accuracy": sum(bool(r["correct"]) and bool(r["contract_ok"]) for r in mine) / n,
-            "mean_length": sum(int(r["length_tokens"]) for r in mine) / n,  # type: ignore[arg-type]
+            "mean_length": sum(as_int(r["length_tokens"]) for r in mine) / n,
         }
     return table
 
@@ -134,7 +135,8 @@ def write_report(out: Path, step: int, runs: dict[str, list[dict[str, object]]])
         for kind in OUTCOMES:
             samples = [r for r in rows if outcome(r) == kind][:3]
             lines.append(f"### {kind} ({sum(outcome(r) == kind for r in rows)} of {len(rows)})")
-            lines += [f"- gold `{s['gold']}` — `{str(s['completion'])[:300]!s}`".replace("\n", " ") for s in samples] or ["- none"]
+            shown = [f"- gold `{s['gold']}` — `{str(s['completion'])[:300]!s}`".replace("\n", " ") for s in samples]
+            lines += shown or ["- none"]
             lines.append("")
         domains = [d for d in table if d != "all"]
         for offset, key in enumerate(("extraction", "strict", "accuracy", "refusal")):

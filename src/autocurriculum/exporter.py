@@ -113,7 +113,8 @@ class Exporter:
             f"{p}_reward_function_mean", "Mean reward of each active reward function in the last step", ["function"], registry=r
         )
         self.plateau_statistic = Gauge(
-            f"{p}_plateau_statistic", "Plateau test statistic (absent until the test has enough values)", ["metric", "test"], registry=r
+            f"{p}_plateau_statistic", "Plateau test statistic (absent until the test has enough values)", ["metric", "test"],
+            registry=r,
         )
         self.plateau_bound = Gauge(
             f"{p}_plateau_bound", "What the plateau statistic is compared with", ["metric", "test"], registry=r

@@ -113,7 +113,7 @@ class _DroppingWriter(io.RawIOBase):
     def isatty(self) -> bool:
         return os.isatty(self.fd)
 
-    def write(self, data: Any) -> int:  # type: ignore[override]
+    def write(self, data: Any) -> int:
         try:
             return os.write(self.fd, data)
         except OSError:

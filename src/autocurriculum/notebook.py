@@ -22,6 +22,7 @@ How it behaves in a Jupyter kernel, and why:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import html
 import json
@@ -197,7 +198,5 @@ class _InlineView:
         """Stop the thread and draw the run's last state."""
         self._stop.set()
         self._thread.join()
-        try:
+        with contextlib.suppress(Exception):  # never hide the run's result behind a display problem
             self._redraw(final=True)
-        except Exception:  # never hide the run's result behind a display problem
-            pass

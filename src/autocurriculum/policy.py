@@ -5,7 +5,8 @@ does the same without I/O, and every name other modules use is re-exported from 
 - spec.py: the frozen dataclasses and enums, and the reward registry (imports nothing of the package);
 - plan.py: factors, plan steps, `expand_plan`, `describe_plan`;
 - toml_table.py: the TOML reader (errors with path, value and did-you-mean; `--set` overrides);
-- policy_sections.py: one reader per section, and `parse_table` over all of them;
+- policy_sections.py: one reader per section of the run's settings, and `parse_table` over all;
+- phase_sections.py: the phases (mixture, rewards, criteria, plateau tests) and the plateau defaults;
 - curriculum_rules.py: the transition rules checked before anything runs.
 
 Every error is a `PolicyError` naming the file, the dotted TOML path and the bad value.
@@ -17,8 +18,9 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
+from autocurriculum.phase_sections import WEIGHT_TOLERANCE
 from autocurriculum.plan import ExitGate, Factor, Plan, PlanStep, describe_plan, expand_plan
-from autocurriculum.policy_sections import WEIGHT_TOLERANCE, parse_table
+from autocurriculum.policy_sections import parse_table
 from autocurriculum.spec import (
     KNOWN_TEMPLATES,
     MODEL_PRESETS,

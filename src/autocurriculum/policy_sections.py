@@ -1,15 +1,13 @@
 """The policy's sections: each TOML table read into its frozen spec, with its ranges checked.
 
-One function per section (`[run]`, `[model]`, `[training]`, `[metrics]`, `[judgement]`,
-`[sources.NAME]`, `[eval]`, `[plateau]`, `[[phases]]` and their entries); `parse_table` reads them
-all, then checks the curriculum's rules (curriculum_rules.py). Mixture weights are positive and sum
-to 1 within 1e-6; they are NOT normalised, so the file says exactly what the stream draws. Reward
-parameters are stored with their defaults filled in (`spec.REWARD_PARAMETERS`).
+One function per section of the run's settings (`[run]`, `[model]`, `[training]`, `[metrics]`,
+`[judgement]`, `[sources.NAME]`, `[eval]`); the phases and the `[plateau]` defaults are read in
+phase_sections.py. `parse_table` reads them all, then checks the curriculum's rules
+(curriculum_rules.py).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -17,58 +15,28 @@ from typing import Any
 from autocurriculum.curriculum_rules import check_domain_metrics, check_rules, settle_phases
 from autocurriculum.observation import (
     RATE_METRICS,
-    STEP_METRICS,
-    is_known_metric,
     is_rate,
 )
+from autocurriculum.phase_sections import parse_phase, plateau_defaults
 from autocurriculum.spec import (
     KNOWN_TEMPLATES,
     MODEL_PRESETS,
-    REWARD_PARAMETERS,
     SOURCE_KINDS,
-    BudgetAction,
-    ChangeOrder,
-    Comparison,
-    Criterion,
     EvalSpec,
     GuardSpec,
     JudgementSpec,
     LoraSpec,
     MetricsSpec,
-    Mixture,
-    MixtureComponent,
     ModelSpec,
-    PhaseSpec,
-    PlateauSpec,
-    PlateauTest,
     Policy,
     PolicyError,
-    RewardSet,
-    RewardSpec,
     RunSpec,
-    Source,
     SourceSpec,
-    SubsetSpec,
     TinyModelSpec,
     TrainingSpec,
     WarmStartSpec,
 )
 from autocurriculum.toml_table import TomlTable, did_you_mean
-
-WEIGHT_TOLERANCE = 1e-6
-
-# Numeric plateau fields: (lowest, highest, lowest excluded, highest excluded). One table for the
-# [plateau] defaults and for every [[phases.plateau]] entry, so both are held to the same ranges.
-_PLATEAU_NUMBERS: Mapping[str, tuple[float, float | None, bool, bool]] = {
-    "min_delta": (0.0, None, False, False),
-    "epsilon": (0.0, None, True, False),
-    "noise_multiplier": (0.0, None, False, False),
-    "alpha": (0.0, 1.0, True, True),  # a significance level is a probability in (0, 1)
-    "max_cv": (0.0, None, True, False),
-    "min_learnable": (0.0, 1.0, False, False),  # a share of groups
-}
-_PLATEAU_MIN_WINDOW = 3  # a trend or a Mann-Kendall test needs at least three points
-
 
 
 def _parse_run(root: TomlTable) -> RunSpec:
@@ -291,142 +259,6 @@ def _parse_eval(root: TomlTable, sources: Mapping[str, SourceSpec]) -> EvalSpec:
     return spec
 
 
-def _plateau_fields(t: TomlTable, defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """The plateau test and its knobs, each falling back to `defaults`, range-checked alike.
-
-    Both mappings are PlateauSpec's keyword arguments, each value checked by its TomlTable reader:
-    hence `Any`, which lets `PlateauSpec(**values)` through the type checker.
-    """
-    values: dict[str, Any] = {
-        "test": PlateauTest(t.string("test", str(defaults["test"]), choices=tuple(x.value for x in PlateauTest))),
-        "window": t.integer("window", int(defaults["window"]), minimum=_PLATEAU_MIN_WINDOW),
-        "patience": t.integer("patience", int(defaults["patience"])),
-    }
-    for key, (low, high, open_low, open_high) in _PLATEAU_NUMBERS.items():
-        values[key] = t.number(key, float(defaults[key]), low=low, high=high,
-                               open_low=open_low, open_high=open_high)
-    return values
-
-
-def _plateau_defaults(root: TomlTable) -> dict[str, Any]:
-    t = root.section("plateau")
-    d = PlateauSpec(metric="", test=PlateauTest.TREND, window=10)
-    builtin = {name: getattr(d, name) for name in ("test", "window", "patience", *_PLATEAU_NUMBERS)}
-    defaults = _plateau_fields(t, builtin)
-    t.finish()
-    return defaults
-
-
-def _check_metric_name(file: str, path: str, metric: str) -> None:
-    if not is_known_metric(metric):
-        raise PolicyError(file, path, metric, "unknown metric", did_you_mean(metric, STEP_METRICS))
-
-
-def _parse_mixture(t: TomlTable, sources: Mapping[str, SourceSpec]) -> Mixture:
-    components = []
-    for i, raw in enumerate(t.array("data", required=True)):
-        ct = TomlTable(t.file, f"{t.at('data')}[{i}]", raw)
-        source = ct.string("source")
-        if source not in sources:
-            raise ct.error("source", "unknown source", did_you_mean(source, sources))
-        weight = ct.number("weight", low=0.0, high=1.0, open_low=True)
-        subset = SubsetSpec()
-        st = ct.table("subset")
-        if st is not None:
-            subset = SubsetSpec(
-                start=st.number("start", 0.0, low=0.0, high=1.0),
-                end=st.number("end", 1.0, low=0.0, high=1.0),
-                max_question_chars=st.optional_integer("max_question_chars"),
-                max_question_tokens=st.optional_integer("max_question_tokens"),
-            )
-            st.finish()
-            if subset.start >= subset.end:
-                raise st.error("end", f"must be greater than start ({subset.start:g})")
-        ct.finish()
-        components.append(MixtureComponent(source=source, weight=weight, subset=subset))
-    weights = [c.weight for c in components]
-    total = math.fsum(weights)
-    if abs(total - 1.0) > WEIGHT_TOLERANCE:
-        raise PolicyError(t.file, t.at("data"), weights,
-                          f"mixture weights must sum to 1 (they sum to {total:g}; weights are not normalised)")
-    names = [c.source for c in components]
-    if len(set(names)) != len(names):
-        raise PolicyError(t.file, t.at("data"), names, "a source appears twice in one mixture")
-    return Mixture(tuple(components))
-
-
-def _parse_rewards(t: TomlTable) -> RewardSet:
-    rewards = []
-    for i, raw in enumerate(t.array("rewards", required=True)):
-        rt = TomlTable(t.file, f"{t.at('rewards')}[{i}]", raw)
-        name = rt.string("name")
-        if name not in REWARD_PARAMETERS:
-            raise rt.error("name", "unknown reward function", did_you_mean(name, REWARD_PARAMETERS))
-        params = dict(REWARD_PARAMETERS[name])
-        pt = rt.table("params")
-        if pt is not None:
-            for key in list(pt.data):
-                if key not in params:
-                    raise PolicyError(t.file, pt.at(key), pt.data[key], f"unknown parameter of {name}",
-                                      did_you_mean(key, REWARD_PARAMETERS[name]))
-                params[key] = pt.number(key)
-            pt.finish()
-        rt.finish()
-        rewards.append(RewardSpec(name, params))
-    names = [r.name for r in rewards]
-    if len(set(names)) != len(names):
-        raise PolicyError(t.file, t.at("rewards"), names, "a reward function appears twice")
-    return tuple(rewards)
-
-
-def _parse_criteria(t: TomlTable) -> tuple[Criterion, ...]:
-    criteria = []
-    for i, raw in enumerate(t.array("criteria")):
-        ct = TomlTable(t.file, f"{t.at('criteria')}[{i}]", raw)
-        metric = ct.string("metric")
-        _check_metric_name(t.file, ct.at("metric"), metric)
-        comparison = Comparison(ct.string("comparison", choices=tuple(c.value for c in Comparison)))
-        threshold = ct.number("threshold", low=0.0, high=1.0) if is_rate(metric) else ct.number("threshold")
-        source = Source(ct.string("source", Source.ROLLOUT.value, choices=tuple(s.value for s in Source)))
-        ct.finish()
-        criteria.append(Criterion(metric, comparison, threshold, source))
-    return tuple(criteria)
-
-
-def _parse_plateaus(t: TomlTable, defaults: Mapping[str, object]) -> tuple[PlateauSpec, ...]:
-    plateaus = []
-    for i, raw in enumerate(t.array("plateau")):
-        pt = TomlTable(t.file, f"{t.at('plateau')}[{i}]", raw)
-        metric = pt.string("metric")
-        _check_metric_name(t.file, pt.at("metric"), metric)
-        values = _plateau_fields(pt, defaults)
-        source = Source(pt.string("source", Source.ROLLOUT.value, choices=tuple(s.value for s in Source)))
-        pt.finish()
-        plateaus.append(PlateauSpec(metric=metric, source=source, **values))
-    return tuple(plateaus)
-
-
-def _parse_phase(file: str, index: int, raw: object, sources: Mapping[str, SourceSpec],
-                 plateau_defaults: Mapping[str, object]) -> PhaseSpec:
-    t = TomlTable(file, f"phases[{index}]", raw)
-    spec = PhaseSpec(
-        name=t.string("name", non_empty=True),
-        mixture=_parse_mixture(t, sources),
-        rewards=_parse_rewards(t),
-        criteria=_parse_criteria(t),
-        plateau=_parse_plateaus(t, plateau_defaults),
-        max_steps=t.integer("max_steps"),
-        on_budget_exhausted=BudgetAction(t.string("on_budget_exhausted", BudgetAction.HOLD.value,
-                                                  choices=tuple(b.value for b in BudgetAction))),
-        change_order=ChangeOrder(t.string("change_order", ChangeOrder.DATA_FIRST.value,
-                                          choices=tuple(c.value for c in ChangeOrder))),
-        terminal=t.boolean("terminal", False),
-    )
-    t.finish()
-    return spec
-
-
-
 def parse_table(data: Mapping[str, Any], file: str) -> Policy:
     """Validate an already-decoded TOML table (pure). `parse` is this after tomllib."""
     root = TomlTable(file, "", dict(data))
@@ -437,9 +269,9 @@ def parse_table(data: Mapping[str, Any], file: str) -> Policy:
     judgement = _parse_judgement(root)
     sources = _parse_sources(root)
     evaluation = _parse_eval(root, sources)
-    defaults = _plateau_defaults(root)
+    defaults = plateau_defaults(root)
     raw_phases = root.array("phases", required=True)
-    phases = tuple(_parse_phase(file, i, raw, sources, defaults) for i, raw in enumerate(raw_phases))
+    phases = tuple(parse_phase(file, i, raw, sources, defaults) for i, raw in enumerate(raw_phases))
     root.finish()
     check_rules(file, phases, sources)
     check_domain_metrics(file, phases, judgement.guards, sources)

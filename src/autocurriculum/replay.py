@@ -19,6 +19,7 @@ from pathlib import Path
 from autocurriculum import runlog
 from autocurriculum.controller import ActionKind, Decision, decide, initial_state
 from autocurriculum.exits import EX_DATAERR, EX_MISMATCH, EX_NOINPUT, EX_OK
+from autocurriculum.json_values import as_int, as_mapping, as_sequence
 from autocurriculum.observation import ACCURACY, EXTRACTION_RATE, REFUSAL_RATE, STRICT_COMPLIANCE, StepObservation
 from autocurriculum.override import OperatorRequest
 from autocurriculum.policy import Plan, Policy, expand_plan
@@ -71,14 +72,14 @@ def _parse(number: int, record: Mapping[str, object]) -> tuple[int, StepObservat
                                                                list[OperatorRequest]]:
     field = "step"
     try:
-        step = int(record["step"])  # type: ignore[call-overload]
+        step = as_int(record["step"])
         field = "observation"
-        observation = StepObservation.from_json(record["observation"])  # type: ignore[arg-type]
+        observation = StepObservation.from_json(as_mapping(record["observation"]))
         field = "eval"
         raw_eval = record.get("eval")
-        evaluation = StepObservation.from_json(raw_eval) if raw_eval else None  # type: ignore[arg-type]
+        evaluation = StepObservation.from_json(as_mapping(raw_eval)) if raw_eval else None
         field = "requests"
-        requests = [OperatorRequest.from_json(r) for r in record.get("requests") or ()]  # type: ignore[union-attr]
+        requests = [OperatorRequest.from_json(as_mapping(r)) for r in as_sequence(record.get("requests") or ())]
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ReplayError(f"record {number} (step {record.get('step', '?')}): field {field!r} is unreadable: "
                           f"{type(error).__name__}: {error}") from None
@@ -128,13 +129,16 @@ def replay(policy: Policy, plan: Plan, records: Iterable[Mapping[str, object]]) 
 def describe(row: TransitionRow) -> list[str]:
     """A transition and the evidence behind it, as `autocurriculum replay` prints it."""
     lines = [f"step {row.step:5d}: {row.action:12s} {row.from_label} -> {row.to_label} ({row.reason})"]
-    for metric, status in dict(row.evidence.get("criteria") or {}).items():
+    for metric, raw in as_mapping(row.evidence.get("criteria") or {}).items():
+        status = as_mapping(raw)
         lines.append(f"             criterion {metric} {status['comparison']} {status['threshold']}: "
                      f"{status['value']} {'holds' if status['holds'] else 'fails'}")
-    for metric, status in dict(row.evidence.get("plateau") or {}).items():
+    for metric, raw in as_mapping(row.evidence.get("plateau") or {}).items():
+        status = as_mapping(raw)
         lines.append(f"             plateau {metric} ({status['test']}): {status['statistic']} vs {status['bound']} "
                      f"{'plateaued' if status['plateaued'] else 'moving' if status['ready'] else 'not ready'}")
-    for metric, status in dict(row.evidence.get("guards") or {}).items():
+    for metric, raw in as_mapping(row.evidence.get("guards") or {}).items():
+        status = as_mapping(raw)
         lines.append(f"             guard {metric}: before {status['before']} now {status['now']} drop {status['drop']} "
                      f"bound {status['bound']}{' REGRESSED' if status['regressed'] else ''}")
     if row.evidence.get("hold_reason"):
@@ -161,12 +165,13 @@ def replay_file(policy: Policy, metrics: Path, plot_path: Path | None) -> int:
     mismatches = [row for row in rows if not row.matches]
     for row in mismatches:
         mine = row.decision.to_json()
+        logged = as_mapping(row.recorded)
         print(f"step {row.step:5d}: MISMATCH replay decided {mine['action']} ({mine['reason']}, "
-              f"{mine['from_step']} -> {mine['to_step']}); the run logged {row.recorded.get('action')} "  # type: ignore[union-attr]
-              f"({row.recorded.get('reason')}, {row.recorded.get('from_step')} -> {row.recorded.get('to_step')})")  # type: ignore[union-attr]
+              f"{mine['from_step']} -> {mine['to_step']}); the run logged {logged.get('action')} "
+              f"({logged.get('reason')}, {logged.get('from_step')} -> {logged.get('to_step')})")
     found = transitions(plan, rows)
-    for row in found:
-        print("\n".join(describe(row)))
+    for transition in found:
+        print("\n".join(describe(transition)))
     final = plan[rows[-1].decision.state.plan_step].label if rows else plan[0].label
     print(f"{len(rows)} steps replayed, {len(found)} actions, ends in {final}; "
           f"{len(mismatches)} mismatches with the recorded decisions")
@@ -187,9 +192,9 @@ def plot(records: Sequence[Mapping[str, object]], transitions: Sequence[Transiti
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = [int(r["step"]) for r in records]  # type: ignore[call-overload]
+    steps = [as_int(r["step"]) for r in records]
     figure, axis = plt.subplots(figsize=(11, 5))
-    colors = plt.cm.Pastel1.colors  # type: ignore[attr-defined]
+    colors = plt.cm.Pastel1.colors  # type: ignore[attr-defined]  # typed as a Colormap; Pastel1 is a ListedColormap
     moves = [t for t in transitions if t.moved]
     first, last = (steps[0] - 1, steps[-1]) if steps else (0, 1)
     label = moves[0].from_label if moves else first_label
@@ -199,8 +204,8 @@ def plot(records: Sequence[Mapping[str, object]], transitions: Sequence[Transiti
         axis.axvspan(start, end, color=colors[index % len(colors)], alpha=0.6, lw=0)
         axis.text((start + end) / 2, 1.02, label, ha="center", fontsize=8)
         if move is not None:
-            style = {"color": "firebrick", "ls": ":"} if move.action == ActionKind.ROLLBACK.value else {"color": "black", "ls": "--"}
-            axis.axvline(end, lw=1, **style)
+            color, ls = ("firebrick", ":") if move.action == ActionKind.ROLLBACK.value else ("black", "--")
+            axis.axvline(end, lw=1, color=color, ls=ls)
             axis.text(end, 0.03, f"{move.factor}: {move.reason}", fontsize=6, ha="right", va="bottom", rotation=90)
             start, label, index = end, move.to_label, move.to_step
     markers = {ActionKind.HOLD.value: "v", ActionKind.RESUME.value: "^", ActionKind.DONE.value: "*"}
@@ -208,7 +213,7 @@ def plot(records: Sequence[Mapping[str, object]], transitions: Sequence[Transiti
         if not t.moved and t.action in markers:
             axis.plot([t.step], [1.04], marker=markers[t.action], color="black", ls="none")
     for name in WATCHED:
-        points = [(s, r["observation"]["metrics"].get(name)) for s, r in zip(steps, records)]  # type: ignore[index]
+        points = [(s, as_mapping(as_mapping(r["observation"])["metrics"]).get(name)) for s, r in zip(steps, records)]
         points = [(s, v) for s, v in points if v is not None]
         if points:
             xs, ys = zip(*points)

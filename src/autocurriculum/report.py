@@ -589,7 +589,8 @@ def _heldout_table(run: Run) -> str:
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     body = "".join(f"<tr><td>{s}</td><td>{d}</td>" + "".join(f"<td>{_num(m.get(n))}</td>" for n in names) + "</tr>"
                    for s, d, m in rows)
-    return f"<details><summary>figures</summary><table class=grid><tr><th>step</th><th>decoding</th>{head}</tr>{body}</table></details>"
+    return (f"<details><summary>figures</summary><table class=grid><tr><th>step</th><th>decoding</th>{head}</tr>"
+            f"{body}</table></details>")
 
 
 def _samples_html(run: Run) -> str:

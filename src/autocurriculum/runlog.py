@@ -110,9 +110,9 @@ def read_lines(path: Path) -> Iterator[dict[str, object]]:
 
 def _jsonable(value: object) -> object:
     if hasattr(value, "to_json"):
-        return value.to_json()  # type: ignore[no-any-return]
+        return value.to_json()
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if hasattr(value, "item"):  # numpy scalars
-        return value.item()  # type: ignore[no-any-return]
+        return value.item()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

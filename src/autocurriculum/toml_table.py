@@ -5,7 +5,7 @@ and the bad value, with "did you mean ...?" for a misspelt key or name, because 
 dies at hour three on a typo is the failure this tool exists to prevent. Unknown keys are errors at
 every level (`TomlTable.finish`). Overrides are applied to the decoded table before it is read, so
 an overridden value's error still names its TOML path. What each section may hold is in
-policy_sections.py.
+policy_sections.py and phase_sections.py.
 """
 
 from __future__ import annotations

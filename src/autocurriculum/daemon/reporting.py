@@ -79,8 +79,8 @@ def summary_lines(step: int, plan: Plan, plan_step: int, done: bool, phase_steps
                   transitions: Sequence[Mapping[str, Any]]) -> list[str]:
     """The end-of-run summary: where the run ended, steps per phase, every transition."""
     final = plan[plan_step]
-    lines = ["", f"autocurriculum: {step} steps, ended in plan step {plan_step + 1}/{len(plan)} ({final.label})"
-                 f"{' - curriculum complete' if done else ''}"]
+    ending = " - curriculum complete" if done else ""
+    lines = ["", f"autocurriculum: {step} steps, ended in plan step {plan_step + 1}/{len(plan)} ({final.label}){ending}"]
     lines += [f"  {phase:16s} {count:5d} steps" for phase, count in phase_steps.items()]
     lines += [
         f"  step {t['step']:5d}: {t['action']:13s} {t['from_phase']} -> {t['to_phase']} ({t['reason']})"

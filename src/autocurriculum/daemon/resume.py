@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from autocurriculum import logs, runlog
-from autocurriculum.checkpoint import Checkpoint, CheckpointStore
+from autocurriculum.checkpoint import STATE, Checkpoint, CheckpointStore
 from autocurriculum.controller import ControllerState
+from autocurriculum.json_values import as_int, as_mapping
 from autocurriculum.trainer import Trainer
 
 RUN_LOGS = (runlog.METRICS_LOG, runlog.TRANSITIONS_LOG, runlog.EVAL_LOG)
@@ -70,17 +71,17 @@ def load_newest_whole(checkpoints: CheckpointStore, trainer: Trainer, candidates
 
 
 def resume_point(checkpoint: Checkpoint, state: Mapping[str, object]) -> ResumePoint:
-    phase_steps = state.get("phase_steps", {})
-    assert isinstance(phase_steps, Mapping)
-    controller_json = state["controller"]
-    stream = state["stream"]
-    assert isinstance(controller_json, Mapping) and isinstance(stream, Mapping)
+    """The daemon's state from a checkpoint's state.json (whose manifest verified).
+
+    A controller state of an unknown schema version raises controller_state.StateFormatError (a
+    ValueError) naming the file: the daemon refuses the resume with that message.
+    """
     return ResumePoint(
         checkpoint=checkpoint,
-        step=int(str(state["step"])),
-        controller=ControllerState.from_json(controller_json),
-        stream=stream,
-        phase_steps={str(k): int(v) for k, v in phase_steps.items()},
+        step=as_int(state["step"]),
+        controller=ControllerState.from_json(as_mapping(state["controller"]), file=str(checkpoint.path / STATE)),
+        stream=as_mapping(state["stream"]),
+        phase_steps={str(k): as_int(v) for k, v in as_mapping(state.get("phase_steps", {})).items()},
     )
 
 
@@ -95,7 +96,7 @@ def truncate_logs(run_dir: Path, step: int) -> tuple[int, list[dict[str, object]
         path = run_dir / name
         if not path.exists():
             continue
-        kept = [line for line in runlog.read_lines(path) if int(str(line["step"])) <= step]
+        kept = [line for line in runlog.read_lines(path) if as_int(line["step"]) <= step]
         with open(path, encoding="utf-8") as handle:
             total = sum(1 for _ in handle)
         discarded += total - len(kept)

@@ -15,6 +15,7 @@ together and consistently (resume.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -183,7 +184,7 @@ class Daemon:
         every = self.policy.run.checkpoint_every
         eval_every = self.policy.eval.every
         exit_code = EX_OK
-        while not self.done and not self.stop_requested.is_set() and self.step < self.max_steps:
+        while not self._over():
             end = min(self.max_steps, (self.step // every + 1) * every)
             if eval_every:
                 end = min(end, (self.step // eval_every + 1) * eval_every)
@@ -191,7 +192,7 @@ class Daemon:
             self.trainer.train(self._segment(end))
             if self._restore_before is not None:  # between segments: nothing in flight
                 self._restore_weights()
-            final = self.done or self.stop_requested.is_set() or self.step >= self.max_steps
+            final = self._over()
             if self.step % every == 0 or final:
                 saved = self._checkpoint()
                 if final:  # the last checkpoint is what a resume needs: its failure is the exit code
@@ -209,6 +210,10 @@ class Daemon:
                       stopped=self.stop_requested.is_set(),
                       lost_output_bytes=logs.lost_output_bytes())  # output a full disk would not take
         return exit_code
+
+    def _over(self) -> bool:
+        """The run ends: the curriculum is done, a stop was asked for, or max_steps was reached."""
+        return self.done or self.stop_requested.is_set() or self.step >= self.max_steps
 
     def _segment(self, end: int) -> Iterator[Batch]:
         """Yield batches up to step `end`, closing each step's books when the next is asked for."""
@@ -259,10 +264,8 @@ class Daemon:
         sample = self.observations.take_sample()
         if sample is not None:  # a few texts for a person to read (report.py); a view, never a reason to stop
             self.samples.take(self.step, before.phase, before.part, *sample)
-            try:
+            with contextlib.suppress(OSError):  # a full disk loses the sample, not the run
                 self.samples.save(self.run_dir)
-            except OSError:
-                pass
         if decision.action.kind is not controller.ActionKind.NONE:
             transition = transition_record(self.step, decision, before, after)
             runlog.append_line(self.run_dir / runlog.TRANSITIONS_LOG, transition)

@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from autocurriculum.data.items import DataError
@@ -32,7 +32,7 @@ _BATCH_RUNNER = (
 _ENV = {"PATH": "/usr/bin:/bin"}
 
 
-def _limiter(cpu_seconds: int, memory_bytes: int):  # -> Callable[[], None], run in the child
+def _limiter(cpu_seconds: int, memory_bytes: int) -> Callable[[], None]:  # run in the child
     def limits() -> None:
         import resource
 
@@ -67,7 +67,8 @@ def run_programs(programs: Sequence[str], timeout: float = 60.0) -> list[str]:
         raise DataError(f"{len(programs)} generated programs did not finish in {timeout:g} s") from None
     if result.returncode != 0:
         raise DataError(f"generated programs failed to run: {result.stderr.strip()[-300:]}")
-    return json.loads(result.stdout)
+    outputs: list[str] = json.loads(result.stdout)  # the runner prints one output string per program
+    return outputs
 
 
 def cached_outputs(programs: list[str], cache_dir: Path | None, version: int) -> list[str]:

@@ -23,6 +23,7 @@ import numpy as np
 
 from autocurriculum.data.items import DataError, Item
 from autocurriculum.data.subsets import pool_key
+from autocurriculum.json_values import as_float, as_int, as_mapping, as_sequence
 from autocurriculum.policy import Mixture, MixtureComponent, SubsetSpec
 
 STATE_KEYS = ("seed", "draws", "cursors", "rng")
@@ -101,17 +102,17 @@ class MixtureStream:
         missing = [k for k in STATE_KEYS if k not in state]
         if missing:
             raise DataError(f"stream state: missing {', '.join(missing)}")
-        if int(state["seed"]) != self.seed:  # type: ignore[call-overload]
+        if as_int(state["seed"]) != self.seed:
             raise DataError(f"stream state was saved with seed {state['seed']}, this run uses {self.seed}")
         try:
-            cursors = {str(k): [int(v[0]), int(v[1])] for k, v in dict(state["cursors"]).items()}  # type: ignore[call-overload]
+            cursors = {str(k): _cursor(v) for k, v in as_mapping(state["cursors"]).items()}
             rng = np.random.default_rng(self.seed)
-            rng.bit_generator.state = state["rng"]
+            rng.bit_generator.state = as_mapping(state["rng"])
             mixture = mixture_from_json(state["mixture"]) if "mixture" in state else self.mixture
         except (TypeError, ValueError, KeyError, IndexError) as error:
             raise DataError(f"stream state: malformed ({type(error).__name__}: {error})") from None
         self.set_mixture(mixture)
-        self._draws = int(state["draws"])  # type: ignore[call-overload]
+        self._draws = as_int(state["draws"])
         self._cursors = cursors
         self._rng = rng
 
@@ -122,7 +123,7 @@ class MixtureStream:
         if "mixture" not in state or "seed" not in state:
             raise DataError("stream state: missing mixture or seed")
         try:
-            mixture, seed = mixture_from_json(state["mixture"]), int(state["seed"])  # type: ignore[call-overload]
+            mixture, seed = mixture_from_json(state["mixture"]), as_int(state["seed"])
         except (TypeError, ValueError, KeyError) as error:
             raise DataError(f"stream state: malformed ({type(error).__name__}: {error})") from None
         stream = cls(pools, mixture, seed, on_epoch)
@@ -141,16 +142,21 @@ def mixture_to_json(mixture: Mixture) -> list[dict[str, object]]:
 def mixture_from_json(data: object) -> Mixture:
     return Mixture(tuple(
         MixtureComponent(
-            str(c["source"]), float(c["weight"]),
-            SubsetSpec(float(c["start"]), float(c["end"]), _optional_int(c["max_question_chars"]),
+            str(c["source"]), as_float(c["weight"]),
+            SubsetSpec(as_float(c["start"]), as_float(c["end"]), _optional_int(c["max_question_chars"]),
                        _optional_int(c["max_question_tokens"])),
         )
-        for c in data  # type: ignore[attr-defined]
+        for c in map(as_mapping, as_sequence(data))
     ))
 
 
 def _optional_int(value: object) -> int | None:
-    return None if value is None else int(value)  # type: ignore[call-overload]
+    return None if value is None else as_int(value)
+
+
+def _cursor(value: object) -> list[int]:
+    stored = as_sequence(value)  # [epoch, position]
+    return [as_int(stored[0]), as_int(stored[1])]
 
 
 def to_tunix_batch(items: Sequence[Item]) -> dict[str, np.ndarray]:

@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: quickstart test test-fast lint install prometheus benchmarks curriculum-benchmark
+.PHONY: quickstart test test-fast lint install system-packages prometheus benchmarks curriculum-benchmark
 
 quickstart: $(VENV)/.installed
 	$(BIN)/autocurriculum run policies/tiny.toml
 
-test: $(VENV)/.installed prometheus lint
+test: $(VENV)/.installed system-packages lint
 	$(BIN)/python -m pytest -q
 
 # The fast tier (not a set-up command): the pure core and the daemon on a scripted trainer, no JAX
@@ -33,11 +33,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
-# Prometheus and promtool come from Debian's packages; the tests start their own server.
-prometheus:
-	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || \
-	  ( $(SUDO) apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus )
+# Prometheus and promtool (the tests start their own server) and Chromium (the run report's browser
+# test) come from Debian's packages: one apt-get update, and only what is missing is installed.
+system-packages:
+	@missing=""; \
+	command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing="prometheus"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	[ -z "$$missing" ] || ( $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing )
+
+prometheus: system-packages
 
 benchmarks: $(VENV)/.installed
 	$(BIN)/python benchmarks/rewards.py

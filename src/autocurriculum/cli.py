@@ -1,4 +1,4 @@
-"""Command line: run | validate | status | ctl | replay | eval.
+"""Command line: run | validate | status | ctl | replay | eval | report.
 
 The CLI only routes: each subcommand's work lives in the module that owns it, imported lazily
 inside the handler, so `validate` never imports JAX or Tunix and answers in a fraction of a second.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from autocurriculum.exits import EX_CONFIG, EX_OK
 
-SUBCOMMANDS = ("run", "validate", "status", "ctl", "replay", "eval")
+SUBCOMMANDS = ("run", "validate", "status", "ctl", "replay", "eval", "report")
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -125,6 +125,12 @@ def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=int, help="checkpoint step (default: the newest good one)")
     p.add_argument("--split", default="test", help="held-out split (default: test)")
     p.add_argument("--out", default="report", help="report directory (default: report)")
+
+    p = add("report", "write one self-contained HTML page of a finished or running run (charts, transitions, completions)",
+            ["autocurriculum report --run-dir runs/tiny", "autocurriculum report --run-dir runs/tiny --out tiny.html"],
+            _delegate("autocurriculum.report", "cmd_report"))
+    p.add_argument("--run-dir", default="runs/tiny", help="run directory (default: runs/tiny)")
+    p.add_argument("--out", help="HTML file to write (default: RUN_DIR/report.html)")
     return parser
 
 

@@ -168,6 +168,7 @@ def _parse_metrics(root: TomlTable) -> MetricsSpec:
         window=t.integer("window", d.window),
         bind=t.string("bind", d.bind, non_empty=True),
         port=t.integer("port", d.port, minimum=0, maximum=65535),
+        report_every=t.integer("report_every", d.report_every, minimum=0),
     )
     t.finish()
     return spec

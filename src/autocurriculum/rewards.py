@@ -172,7 +172,7 @@ class RewardFunction:
         self.active = active
 
     def __call__(self, prompts: Sequence[str], completions: Sequence[str], **kwargs: object) -> list[float]:
-        return self.dispatcher.column(self.active, self.__name__, completions, kwargs)
+        return self.dispatcher.column(self.active, self.__name__, completions, kwargs, prompts)
 
     def __repr__(self) -> str:
         return f"RewardFunction({self.__name__!r})"
@@ -182,7 +182,9 @@ class RewardDispatcher:
     """Scores batches with the active reward set and records what the model emitted.
 
     `on_batch(records, seconds)` receives each batch's records exactly once (with the seconds spent
-    scoring it); `count_tokens` is the tokenizer's counter (else the contract's approximation).
+    scoring it); `on_texts(prompts, completions, records)` the same batch's texts, for the few
+    completions a person reads (completion_samples.py); `count_tokens` is the tokenizer's counter
+    (else the contract's approximation).
     """
 
     def __init__(
@@ -191,9 +193,11 @@ class RewardDispatcher:
         on_batch: Callable[[RecordBatch, float], None] | None = None,
         length_budget: float = DEFAULT_LENGTH_BUDGET,
         rambling_factor: float = DEFAULT_RAMBLING_FACTOR,
+        on_texts: Callable[[Sequence[str], Sequence[str], RecordBatch], None] | None = None,
     ) -> None:
         self.count_tokens = count_tokens
         self.on_batch = on_batch
+        self.on_texts = on_texts
         self.length_budget = length_budget
         self.rambling_factor = rambling_factor
         self._lock = threading.Lock()
@@ -218,7 +222,8 @@ class RewardDispatcher:
         records, _ = self._score(active, completions, answers, domains)
         return records
 
-    def column(self, active: ActiveRewardSet, name: str, completions: Sequence[str], kwargs: Mapping[str, object]) -> list[float]:
+    def column(self, active: ActiveRewardSet, name: str, completions: Sequence[str], kwargs: Mapping[str, object],
+               prompts: Sequence[str] = ()) -> list[float]:
         """The values of reward `name` for this batch; the first call of a batch scores the whole set."""
         with self._lock:
             if completions is not self._batch or active is not self._active:
@@ -230,6 +235,8 @@ class RewardDispatcher:
                 self._batch, self._active, self._columns = completions, active, columns
                 if self.on_batch is not None:
                     self.on_batch(records, time.perf_counter() - started)
+                if self.on_texts is not None:
+                    self.on_texts(prompts, completions, records)
             return list(self._columns[name])
 
     def _score(

@@ -299,6 +299,7 @@ class MetricsSpec:
     window: int = 10
     bind: str = "127.0.0.1"
     port: int = 9464  # 0 disables the HTTP exporter
+    report_every: int = 0  # rewrite RUN_DIR/report.html every N steps (report.py); 0 = never
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,7 +86,8 @@ def grpo_backend(policy: Policy, base_dir: Path, cache_root: Path, library: Sour
 
 def build_run(policy: Policy, *, log: EventLog, plan: Plan | None = None,
               on_batch: Callable[[RecordBatch, float], None] | None = None,
-              backend: TrainerBackend | None = None) -> RunParts:
+              backend: TrainerBackend | None = None,
+              on_texts: Callable[[Sequence[str], Sequence[str], RecordBatch], None] | None = None) -> RunParts:
     """Build the parts of a run on `plan` (default: the policy's) positioned at its first step.
 
     Raises data.DataError, FileNotFoundError or ValueError for bad data, before any model is built.
@@ -100,7 +101,7 @@ def build_run(policy: Policy, *, log: EventLog, plan: Plan | None = None,
 
     stream = library.stream(plan[0].mixture, seed=policy.run.seed, on_epoch=on_epoch)
     count_tokens, open_trainer = (backend or grpo_backend)(policy, base_dir, cache, library, log)
-    dispatcher = RewardDispatcher(count_tokens=count_tokens, on_batch=on_batch)
+    dispatcher = RewardDispatcher(count_tokens=count_tokens, on_batch=on_batch, on_texts=on_texts)
     trainer = open_trainer(dispatcher.reward_fns(plan[0].rewards))
     return RunParts(policy, plan, base_dir, cache, library, stream, dispatcher, trainer)
 

@@ -9,6 +9,7 @@ OR a new reward list in the trainer, never both in one step — each plan step c
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from autocurriculum.controller import ActionKind, Decision
@@ -26,11 +27,24 @@ class StepObservations:
         self._lock = threading.Lock()
         self._batches: list[RecordBatch] = []
         self._seconds = 0.0
+        self._sample: tuple[Sequence[str], Sequence[str], RecordBatch] | None = None
 
     def on_batch(self, batch: RecordBatch, seconds: float = 0.0) -> None:
         with self._lock:
             self._batches.append(batch)
             self._seconds += seconds
+
+    def on_texts(self, prompts: Sequence[str], completions: Sequence[str], records: RecordBatch) -> None:
+        """The step's first batch of texts, kept for the few completions a person reads (completion_samples.py)."""
+        with self._lock:
+            if self._sample is None:
+                self._sample = (prompts, completions, records)
+
+    def take_sample(self) -> tuple[Sequence[str], Sequence[str], RecordBatch] | None:
+        """(prompts, completions, records) of the step's first batch, or None; the next step starts empty."""
+        with self._lock:
+            sample, self._sample = self._sample, None
+        return sample
 
     def take(self) -> tuple[RecordBatch, float]:
         """The step's records in order and the seconds spent scoring them; the buffer starts empty again."""

@@ -15,6 +15,7 @@ together and consistently (resume.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -24,6 +25,7 @@ from typing import Any
 
 from autocurriculum import control, controller, logs, runlog
 from autocurriculum.checkpoint import CheckpointError, CheckpointStore
+from autocurriculum.completion_samples import COMPLETIONS_FILE, CompletionSamples
 from autocurriculum.daemon import lifecycle, resume
 from autocurriculum.daemon.boundary import StepObservations, apply_action
 from autocurriculum.daemon.reporting import progress_line, summary_lines, transition_record, write_status
@@ -56,6 +58,8 @@ class Daemon:
         self.done = False
         self.failed = False  # an unexpected error at a step boundary: stopped after a checkpoint
         self.observations = StepObservations()
+        self.samples = CompletionSamples()  # a few recent completions per phase, for the report
+        self._reporter: threading.Thread | None = None  # rewrites report.html every metrics.report_every steps
         self._signals: lifecycle.StopSignals | None = None
         self._last_boundary = time.monotonic()
         self._pending_eval: StepObservation | None = None
@@ -135,7 +139,8 @@ class Daemon:
 
     def _build(self) -> None:
         parts = build_run(self.policy, plan=self.plan, log=structlog_events(self.log),
-                          on_batch=self.observations.on_batch, backend=self.backend)
+                          on_batch=self.observations.on_batch, backend=self.backend,
+                          on_texts=self.observations.on_texts)
         self.library, self.stream, self.dispatcher, self.trainer = parts.library, parts.stream, parts.dispatcher, parts.trainer
         self.state = controller.initial_state(self.plan)
         self.checkpoints = CheckpointStore(self.run_dir, self.policy.run.keep_checkpoints)
@@ -147,6 +152,7 @@ class Daemon:
 
     def _start_fresh(self) -> None:
         resume.start_fresh(self.run_dir, self.checkpoints)
+        (self.run_dir / COMPLETIONS_FILE).unlink(missing_ok=True)
 
     def _restore(self) -> None:
         loaded = resume.load_newest_whole(self.checkpoints, self.trainer, self.checkpoints.all(), self.log)
@@ -158,6 +164,7 @@ class Daemon:
                 self.log.info(logs.RUN_RESUMED, step=0, plan_step=0, phase=self.plan[0].phase, checkpoint="",
                               discarded_log_lines=0)
             resume.truncate_logs(self.run_dir, 0)
+            self.samples.restore(self.run_dir, 0)
             return
         point = resume.resume_point(*loaded)
         self.step, self.state, self.phase_steps = point.step, point.controller, point.phase_steps
@@ -166,6 +173,7 @@ class Daemon:
         self.stream.set_mixture(current.mixture)
         self.trainer.set_reward_fns(self.dispatcher.reward_fns(current.rewards))
         discarded, self.transitions = resume.truncate_logs(self.run_dir, self.step)
+        self.samples.restore(self.run_dir, self.step)
         self.checkpoints.discard_after(self.step)
         self.log.info(logs.RUN_RESUMED, step=self.step, plan_step=self.state.plan_step, phase=current.phase,
                       checkpoint=str(point.checkpoint.path), discarded_log_lines=discarded)
@@ -193,6 +201,10 @@ class Daemon:
                 self._evaluate()
         if self.failed:
             exit_code = EX_SOFTWARE
+        if self.policy.metrics.report_every:  # the last word of the run, in the page a browser tab shows
+            if self._reporter is not None:
+                self._reporter.join()
+            self._write_report()
         self.log.info(logs.RUN_FINISHED, step=self.step, plan_step=self.state.plan_step,
                       phase=self.plan[self.state.plan_step].phase, done=self.done,
                       stopped=self.stop_requested.is_set(),
@@ -250,6 +262,11 @@ class Daemon:
             requests=requests, tunix=self.trainer.tunix_metrics(), time=time.time(), step_seconds=step_seconds,
             controller_seconds=controller_seconds, batch_ids=self._batch_ids)
         runlog.append_line(self.run_dir / runlog.METRICS_LOG, record)
+        sample = self.observations.take_sample()
+        if sample is not None:  # a few texts for a person to read (report.py); a view, never a reason to stop
+            self.samples.take(self.step, before.phase, before.part, *sample)
+            with contextlib.suppress(OSError):  # a full disk loses the sample, not the run
+                self.samples.save(self.run_dir)
         if decision.action.kind is not controller.ActionKind.NONE:
             transition = transition_record(self.step, decision, before, after)
             runlog.append_line(self.run_dir / runlog.TRANSITIONS_LOG, transition)
@@ -260,6 +277,11 @@ class Daemon:
         print(progress_line(record), flush=True)
         write_status(self.run_dir, record, policy_file=self.policy.file, plan=self.plan, state=self.state,
                      done=self.done)
+        every = self.policy.metrics.report_every
+        if every and self.step % every == 0 and (self._reporter is None or not self._reporter.is_alive()):
+            # in a thread: drawing takes about a second, which the step boundary must not wait for
+            self._reporter = threading.Thread(target=self._write_report, name="autocurriculum-report", daemon=True)
+            self._reporter.start()
 
     def _apply(self, decision: controller.Decision) -> None:
         applied = apply_action(decision, self.plan, self.stream, self.trainer, self.dispatcher)
@@ -301,6 +323,15 @@ class Daemon:
         checkpoint = loaded[0]
         self.log.warning(logs.WEIGHTS_RESTORED, step=self.step, checkpoint=checkpoint.step, path=str(checkpoint.path),
                          collapse_began=before)
+
+    def _write_report(self) -> None:
+        """RUN_DIR/report.html from the run's own files; a view on training, never a reason to stop it."""
+        from autocurriculum import report
+
+        try:
+            report.write_report(self.run_dir)
+        except Exception as error:
+            self.log.warning(logs.ALERT, alert="report_failed", step=self.step, error=f"{type(error).__name__}: {error}")
 
     def _evaluate(self) -> None:
         """Held-out evaluation between segments; its figures join the next step's observation."""

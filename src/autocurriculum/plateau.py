@@ -47,6 +47,8 @@ from autocurriculum.policy import PlateauSpec, PlateauTest
 _MIN_VALUES = {
     PlateauTest.TREND: 3,  # a slope and a residual variance
     PlateauTest.MANN_KENDALL: 4,
+    PlateauTest.MANN_KENDALL_HR: 4,
+    PlateauTest.SLOPE_TOST: 4,  # a slope, residuals and at least one lag of their autocovariance
     PlateauTest.STABLE_LEVEL: 2,
     PlateauTest.LEARNING_EXHAUSTED: 1,
 }
@@ -296,6 +298,111 @@ def mann_kendall_test(values: Sequence[float], alpha: float) -> tuple[float, boo
     return z, bool(z < critical_z(alpha))
 
 
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties sharing their average rank (O(n log n))."""
+    ordered = np.sort(values)
+    return (np.searchsorted(ordered, values, "left") + np.searchsorted(ordered, values, "right") + 1) / 2.0
+
+
+def autocorrelations(values: np.ndarray) -> np.ndarray:
+    """Sample autocorrelation at lags 1..n-1 (biased estimator, as in Hamed & Rao), via one FFT."""
+    n = len(values)
+    centred = values - values.mean()
+    size = 1 << (2 * n - 1).bit_length()
+    spectrum = np.fft.rfft(centred, size)
+    covariance = np.fft.irfft(spectrum * np.conj(spectrum), size)[:n]
+    if covariance[0] <= 0.0:
+        return np.zeros(n - 1)
+    return covariance[1:] / covariance[0]
+
+
+def hamed_rao_factor(values: Sequence[float], alpha: float) -> float:
+    """n / n*: how much autocorrelation inflates the variance of Mann-Kendall's S (Hamed & Rao 1998).
+
+    The series is detrended (by its OLS slope: O(n), where Sen's slope would cost O(n^2) pairs at
+    window 1,000), ranked, and the rank autocorrelations r_k significant at alpha enter
+    1 + 2 / (n (n-1) (n-2)) * sum_k (n-k)(n-k-1)(n-k-2) r_k. The factor is floored at 1: in a
+    window of tens of steps a negative lag correlation is mostly estimation noise, and letting it
+    shrink the variance would make plain Mann-Kendall's error worse, not better.
+    """
+    y = np.asarray(values, dtype=np.float64)
+    n = len(y)
+    if n < 4:
+        return 1.0
+    t = np.arange(n, dtype=np.float64)
+    t -= t.mean()
+    slope = float(t @ y) / float(t @ t)
+    r = autocorrelations(average_ranks(y - slope * t))
+    k = np.arange(1, n, dtype=np.float64)
+    significant = np.abs(r) > critical_z(alpha) / math.sqrt(n)
+    weights = (n - k) * (n - k - 1) * (n - k - 2)
+    factor = 1.0 + 2.0 / (n * (n - 1) * (n - 2)) * float(np.sum(weights[significant] * r[significant]))
+    return max(factor, 1.0)
+
+
+def mann_kendall_hr_z(n: int, s: int, values: Sequence[float], alpha: float) -> float:
+    """|z| of S with the tie-corrected variance times the Hamed-Rao factor, continuity corrected."""
+    z = mann_kendall_z(n, s, values)
+    if not math.isfinite(z) or z == 0.0:
+        return z
+    return z / math.sqrt(hamed_rao_factor(values, alpha))
+
+
+def mann_kendall_hr_test(values: Sequence[float], alpha: float) -> tuple[float, bool]:
+    """No monotonic trend once autocorrelation is allowed for: |z| below the critical value at alpha."""
+    z = mann_kendall_hr_z(len(values), mann_kendall_s(values), values, alpha)
+    return z, bool(z < critical_z(alpha))
+
+
+def _lag_one(series: np.ndarray) -> float:
+    denominator = float(series @ series)
+    return float(series[1:] @ series[:-1]) / denominator if denominator > 0.0 else 0.0
+
+
+def hac_slope(values: Sequence[float], alpha: float) -> tuple[float, float]:
+    """OLS slope per step and an autocorrelation-robust standard error (AR(1) long-run variance).
+
+    The slope's variance under AR(1) errors is the OLS variance times (1 + rho) / (1 - rho) (the
+    parametric, VARHAC-style HAC estimate of Den Haan & Levin). rho is the residuals' lag-one
+    autocorrelation, corrected for its small-sample bias (+ (1 + 3 rho) / n) and then taken at its
+    upper (1 - alpha) confidence bound (+ z sqrt((1 - rho^2) / n)), floored at 0 and capped at 0.97.
+    Why the bound: on a window of tens of steps rho is underestimated often enough that a point
+    estimate (or a Newey-West estimate, plain or prewhitened, tried first) let the equivalence test
+    pass more than alpha of the series that still rise by the whole band; with the bound it stays
+    within alpha (tests/test_plateau.py measures it on AR(1) noise up to phi = 0.8).
+    """
+    y = np.asarray(values, dtype=np.float64)
+    n = len(y)
+    if n < 4:
+        return math.nan, math.nan
+    t = np.arange(n, dtype=np.float64)
+    t -= t.mean()
+    sxx = float(t @ t)
+    slope = float(t @ y) / sxx
+    residuals = y - y.mean() - slope * t
+    rho = _lag_one(residuals)
+    rho += (1.0 + 3.0 * rho) / n
+    rho += NormalDist().inv_cdf(1.0 - alpha) * math.sqrt(max(1.0 - rho * rho, 0.0) / n)
+    rho = min(max(rho, 0.0), 0.97)
+    variance = float(residuals @ residuals) / (n - 2) / sxx * (1.0 + rho) / (1.0 - rho)
+    return slope, math.sqrt(variance)
+
+
+def slope_tost_reach(values: Sequence[float], alpha: float) -> float:
+    """(|slope| + z_(1-alpha) * HAC standard error) x n: the largest change over the window that the
+    two one-sided tests at level alpha cannot exclude."""
+    slope, se = hac_slope(values, alpha)
+    if not math.isfinite(se):
+        return math.nan
+    return (abs(slope) + NormalDist().inv_cdf(1.0 - alpha) * se) * len(values)
+
+
+def slope_tost_test(values: Sequence[float], epsilon: float, alpha: float) -> tuple[float, bool]:
+    """Equivalence (TOST): both 'slope x window >= epsilon' and '<= -epsilon' rejected at alpha."""
+    reach = slope_tost_reach(values, alpha)
+    return reach, bool(reach < epsilon)
+
+
 def coefficient_of_variation(n: int, total: float, total_sq: float) -> float:
     """Population standard deviation / mean; infinite for a non-positive mean (never stable)."""
     if n < 2:
@@ -363,6 +470,17 @@ def run_test(spec: PlateauSpec, window: Window, completions_per_step: int, is_ra
         s = window.mk_s if whole else mann_kendall_s(values)
         statistic = mann_kendall_z(n, s, values)
         bound = critical_z(spec.alpha)
+        plateaued = statistic < bound
+    elif spec.test is PlateauTest.MANN_KENDALL_HR:
+        ordered = window.last(needed)
+        s = window.mk_s if whole else mann_kendall_s(ordered)
+        statistic = mann_kendall_hr_z(n, s, ordered, spec.alpha)
+        bound = critical_z(spec.alpha)
+        plateaued = statistic < bound
+    elif spec.test is PlateauTest.SLOPE_TOST:
+        level = math.fsum(values.tolist()) / n if n else None
+        bound = trend_epsilon(spec, level, completions_per_step, is_rate)
+        statistic = slope_tost_reach(window.last(needed), spec.alpha)
         plateaued = statistic < bound
     elif spec.test is PlateauTest.STABLE_LEVEL:
         if whole:

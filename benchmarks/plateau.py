@@ -12,7 +12,7 @@ independent steps. This prints, for every test of plateau.py (and variants) on t
   cost      microseconds per call at the test's window
 
 "The plateau begins" at the first step t0 after which the true curve never again moves by more
-than the policy's epsilon over the policy's plateau window (e.g. 0.02 over 40 steps): a verdict
+than the policy's epsilon over 40 steps (--reference-window; 0.02 in policies/default.toml): a verdict
 before t0 gives up more than epsilon of improvement (or lets a fall of more than epsilon go on).
 The definition is the same for every test, whatever its own window or band.
 
@@ -33,7 +33,7 @@ moving average. The table gives each detector's first verdict step and whether i
 Then one decide() at window 1,000 (the policy with metrics.window and plateau.window set to 1,000,
 windows full): median and 99th percentile over repeated calls, against the 1 ms target.
 
-Run: python benchmarks/plateau.py [--series 300] [--policy policies/default.toml] [--frontier]
+Run: python benchmarks/plateau.py [--series 300] [--policy policies/default.toml] [--frontier] [--recorded-only]
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ GROUPS, GROUP_SIZE = 4, 4
 COMPLETIONS = GROUPS * GROUP_SIZE
 FLAT_TAIL = 150
 AR_SD = 0.05
+REFERENCE_WINDOW = 40  # "still moving": by more than the policy's epsilon over this many steps (--reference-window)
 
 
 # ---------------------------------------------------------------- the simulated series
@@ -173,16 +174,20 @@ def detectors(base: PlateauSpec, frontier: bool) -> dict[str, PlateauSpec | Anch
     for test in PlateauTest:
         metric = "learnable_group_ratio" if test is PlateauTest.LEARNING_EXHAUSTED else "extraction_rate"
         out[test.value] = replace(base, test=test, metric=metric)
+    candidates = [(PlateauTest.MANN_KENDALL, 40, 0.05, None)]  # the default before Hamed-Rao
+    candidates += [(test, window, 0.05, None) for window in (50, 60)
+                   for test in (PlateauTest.MANN_KENDALL, PlateauTest.MANN_KENDALL_HR)]
+    candidates += [(PlateauTest.SLOPE_TOST, window, 0.05, multiplier) for window, multiplier in
+                   ((40, 2.0), (50, 2.0), (60, 2.0), (60, 2.5))]
     if frontier:
-        for window in (20, 40, 60):
-            for multiplier in (0.5, 1.0, 1.5, 2.0, 3.0):
-                out[f"slope_tost w{window} x{multiplier}"] = replace(base, test=PlateauTest.SLOPE_TOST, window=window,
-                                                                     noise_multiplier=multiplier)
-            for alpha in (0.05, 0.2):
-                out[f"mann_kendall_hr w{window} a{alpha}"] = replace(base, test=PlateauTest.MANN_KENDALL_HR,
-                                                                     window=window, alpha=alpha)
-                out[f"mann_kendall w{window} a{alpha}"] = replace(base, test=PlateauTest.MANN_KENDALL, window=window,
-                                                                  alpha=alpha)
+        candidates = [(PlateauTest.SLOPE_TOST, window, 0.05, multiplier) for window in (20, 40, 60)
+                      for multiplier in (0.5, 1.0, 1.5, 2.0, 3.0)]
+        candidates += [(test, window, alpha, None) for window in (20, 40, 60) for alpha in (0.05, 0.2)
+                       for test in (PlateauTest.MANN_KENDALL, PlateauTest.MANN_KENDALL_HR)]
+    for test, window, alpha, multiplier in candidates:
+        name = f"{test.value} w{window} " + (f"x{multiplier}" if multiplier is not None else f"a{alpha}")
+        out[name] = replace(base, test=test, window=window, alpha=alpha,
+                            noise_multiplier=base.noise_multiplier if multiplier is None else multiplier)
     return out
 
 
@@ -250,7 +255,7 @@ def run_noise(found: dict[str, PlateauSpec | Anchor], base: PlateauSpec, phi: fl
         for index in range(series):
             rng = np.random.default_rng([seed, shape_index, index])
             curve = make(rng)
-            start = plateau_start(curve, base.epsilon, base.window)
+            start = plateau_start(curve, base.epsilon, REFERENCE_WINDOW)
             p = curve + ar1(rng, len(curve), phi) if phi else curve
             for name, (early, _, delay) in run_series(p, start, found, rng).items():
                 outcomes[name].add(shape, early, start, delay)
@@ -329,12 +334,12 @@ def print_recorded(found: dict[str, PlateauSpec | Anchor], base: PlateauSpec, pa
         return
     series = list(recorded_series(path))
     print(f"\nrecorded runs ({path.name}): first verdict step per series; * = before the plateau began "
-          f"(t0: the 15-step centred moving average never again moves by > {base.epsilon} over {base.window} steps)")
+          f"(t0: the 15-step centred moving average never again moves by > {base.epsilon} over {REFERENCE_WINDOW} steps)")
     names, rows = [], []
     columns = []
     for label, rates in series:
         smooth = moving_average(rates, 15)
-        start = plateau_start(smooth, base.epsilon, base.window)
+        start = plateau_start(smooth, base.epsilon, REFERENCE_WINDOW)
         residual = rates - smooth
         columns.append((label, start, run_series(np.zeros(len(rates)), start, found, np.random.default_rng(0), rates)))
         names.append(f"{label}: {len(rates)} steps, t0 {start}, residual lag-1 autocorrelation {lag_one(residual):+.2f}")
@@ -441,24 +446,34 @@ def plateau_defaults(path: Path) -> PlateauSpec:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global GROUPS, COMPLETIONS, REFERENCE_WINDOW  # the simulation's settings, set once from the arguments
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=300, help="series per curve shape and noise")
     parser.add_argument("--policy", type=Path, default=REPO / "policies" / "default.toml")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--frontier", action="store_true", help="also sweep windows and bands of the new tests")
+    parser.add_argument("--frontier", action="store_true",
+                        help="sweep windows and bands of the new tests instead of the few candidates")
     parser.add_argument("--noise", action="append", choices=list(NOISES), help="only these noises (default: all)")
     parser.add_argument("--curves", type=Path, default=CURVES)
+    parser.add_argument("--reference-window", type=int, default=REFERENCE_WINDOW,
+                        help="a verdict is false while the true curve would still move by more than epsilon over this many steps")
+    parser.add_argument("--recorded-only", action="store_true", help="skip the simulated series")
+    parser.add_argument("--completions", type=int, default=COMPLETIONS,
+                        help="completions a step (4 per group); 16 by default, the quickstart's count")
     args = parser.parse_args(argv)
 
+    GROUPS, COMPLETIONS = max(args.completions // GROUP_SIZE, 1), max(args.completions // GROUP_SIZE, 1) * GROUP_SIZE
+    REFERENCE_WINDOW = args.reference_window
     base = plateau_defaults(args.policy)
     print(f"policy {args.policy.name} [plateau]: window {base.window}, patience {base.patience}, min_delta "
           f"{base.min_delta}, epsilon {base.epsilon}, noise_multiplier {base.noise_multiplier}, alpha {base.alpha}, "
           f"max_cv {base.max_cv}, min_learnable {base.min_learnable}; {args.series} series per shape and noise, "
+          f"false while the curve moves > {base.epsilon} over {REFERENCE_WINDOW} steps; "
           f"{COMPLETIONS} completions a step; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     found = detectors(base, args.frontier)
     costs = cost_per_call(found)
-    for noise in args.noise or list(NOISES):
+    for noise in [] if args.recorded_only else args.noise or list(NOISES):
         started = time.perf_counter()
         results = run_noise(found, base, NOISES[noise], args.series, args.seed)
         print_table(f"{noise} ({time.perf_counter() - started:.0f} s)", results, costs)

@@ -215,8 +215,8 @@ def no_trend_rejected(test, noise: np.ndarray) -> float:  # type: ignore[no-unty
 def test_plain_mann_kendall_sees_trends_in_autocorrelated_noise_and_hamed_rao_fewer() -> None:
     """Mann-Kendall's error is a trend found in trendless noise (a plateau called late). Plain
     Mann-Kendall assumes independent steps: at phi = 0.8 it finds a trend in far more than alpha of
-    flat series (measured 49% at 40 steps). The Hamed-Rao correction removes part of the excess but
-    not all of it on windows this short (measured 30%): it is not within its level here either."""
+    flat series (50% of these 40-step series). The Hamed-Rao correction removes part of the excess but
+    not all of it on windows this short (31% of them): it is not within its level here either."""
     independent = ar1_noise(0.0, 1.0, seed=4)
     assert no_trend_rejected(mann_kendall_test, independent) <= SLACK_BOUND
     assert no_trend_rejected(mann_kendall_hr_test, independent) <= SLACK_BOUND

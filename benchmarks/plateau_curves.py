@@ -58,15 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "plateau_curves.json")
     parser.add_argument("--steps", type=int, default=160)
     parser.add_argument("--keep", type=Path, help="keep the run directories under this directory")
+    parser.add_argument("--runs", nargs="+", choices=list(runs(0)), help="only these runs (default: all)")
     args = parser.parse_args(argv)
     recorded: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as scratch:
         root = args.keep or Path(scratch)
         for name, overrides in runs(args.steps).items():
+            if args.runs and name not in args.runs:
+                continue
             run_dir = root / name
             command = [sys.executable, "-m", "autocurriculum", "run", str(REPO / "policies" / "tiny.toml"),
                        "--run-dir", str(run_dir)]
-            for override in overrides:
+            for override in ["metrics.port=0", *overrides]:  # any free port: other runs may hold the default
                 command += ["--set", override]
             started = time.perf_counter()
             done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)

@@ -11,7 +11,8 @@ Runs (each `autocurriculum run policies/tiny.toml` in a temporary directory, bas
                       so extraction and strict compliance show their full rise and their plateau
   correctness_long    phases 1 and 2 as shipped but phase 2 held: accuracy's whole curve
 
-Run: python benchmarks/plateau_curves.py [--out benchmarks/plateau_curves.json] [--steps 160]
+Run: python benchmarks/plateau_curves.py [--out benchmarks/plateau_curves.json] [--steps 160] [--runs NAME ...]
+     [--keep DIR] [--extract-from DIR]
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from autocurriculum.runlog import read_lines
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("extraction_rate", "strict_compliance", "accuracy", "learnable_group_ratio")
@@ -41,8 +44,7 @@ def extract(metrics_log: Path) -> dict[str, object]:
     """Per step: the phase, the completions judged, and each metric's rollout value (None when absent)."""
     steps, phases, completions = [], [], []
     series: dict[str, list[float | None]] = {m: [] for m in METRICS}
-    for line in metrics_log.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
+    for record in read_lines(metrics_log):  # a torn last line (a run stopped mid-write) is skipped
         observation = record["observation"]
         steps.append(record["step"])
         phases.append(f"{record['phase']}{('/' + record['part']) if record.get('part') else ''}")
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "plateau_curves.json")
     parser.add_argument("--steps", type=int, default=160)
     parser.add_argument("--keep", type=Path, help="keep the run directories under this directory")
+    parser.add_argument("--extract-from", type=Path,
+                        help="do not train: extract from the run directories a --keep run left under this directory")
     parser.add_argument("--runs", nargs="+", choices=list(runs(0)), help="only these runs (default: all)")
     args = parser.parse_args(argv)
     recorded: dict[str, object] = {}
@@ -67,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.runs and name not in args.runs:
                 continue
             run_dir = root / name
+            if args.extract_from:
+                recorded[name] = {"overrides": overrides, **extract(args.extract_from / name / "metrics.jsonl")}
+                continue
             command = [sys.executable, "-m", "autocurriculum", "run", str(REPO / "policies" / "tiny.toml"),
                        "--run-dir", str(run_dir)]
             for override in ["metrics.port=0", *overrides]:  # any free port: other runs may hold the default

@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from statistics import NormalDist
 
 import numpy as np
@@ -226,6 +227,7 @@ class PlateauResult:
                 "plateaued": self.plateaued, "ready": self.ready}
 
 
+@lru_cache(maxsize=64)
 def critical_z(alpha: float) -> float:
     """Two-sided normal critical value for significance alpha."""
     return NormalDist().inv_cdf(1.0 - alpha / 2.0)
@@ -316,13 +318,21 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
 def autocorrelations(values: np.ndarray) -> np.ndarray:
     """Sample autocorrelation at lags 1..n-1 (biased estimator, as in Hamed & Rao), via one FFT."""
     n = len(values)
-    centred = values - values.mean()
-    size = 1 << (2 * n - 1).bit_length()
-    spectrum = np.fft.rfft(centred, size)
-    covariance = np.fft.irfft(spectrum * np.conj(spectrum), size)[:n]
+    spectrum = np.fft.rfft(values - values.mean(), 1 << (2 * n - 1).bit_length())
+    covariance = np.fft.irfft(spectrum.real ** 2 + spectrum.imag ** 2)[:n]
     if covariance[0] <= 0.0:
         return np.zeros(n - 1)
     return covariance[1:] / covariance[0]
+
+
+@lru_cache(maxsize=16)
+def _hamed_rao_basis(n: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """Per window length: centred positions, their sum of squares, and each lag's weight in n / n*."""
+    t = np.arange(n, dtype=np.float64)
+    t -= t.mean()
+    k = np.arange(1, n, dtype=np.float64)
+    weights = 2.0 * (n - k) * (n - k - 1) * (n - k - 2) / (n * (n - 1) * (n - 2))
+    return _frozen(t), float(t @ t), _frozen(weights)
 
 
 def hamed_rao_factor(values: Sequence[float], alpha: float) -> float:
@@ -338,15 +348,10 @@ def hamed_rao_factor(values: Sequence[float], alpha: float) -> float:
     n = len(y)
     if n < 4:
         return 1.0
-    t = np.arange(n, dtype=np.float64)
-    t -= t.mean()
-    slope = float(t @ y) / float(t @ t)
-    r = autocorrelations(average_ranks(y - slope * t))
-    k = np.arange(1, n, dtype=np.float64)
-    significant = np.abs(r) > critical_z(alpha) / math.sqrt(n)
-    weights = (n - k) * (n - k - 1) * (n - k - 2)
-    factor = 1.0 + 2.0 / (n * (n - 1) * (n - 2)) * float(np.sum(weights[significant] * r[significant]))
-    return max(factor, 1.0)
+    t, sxx, weights = _hamed_rao_basis(n)
+    r = autocorrelations(average_ranks(y - float(t @ y) / sxx * t))
+    significant = np.where(np.abs(r) > critical_z(alpha) / math.sqrt(n), r, 0.0)
+    return max(1.0 + float(weights @ significant), 1.0)
 
 
 def mann_kendall_hr_z(n: int, s: int, values: Sequence[float], alpha: float) -> float:

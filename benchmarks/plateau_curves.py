@@ -28,7 +28,7 @@ from pathlib import Path
 from autocurriculum.runlog import read_lines
 
 REPO = Path(__file__).resolve().parents[1]
-METRICS = ("extraction_rate", "strict_compliance", "accuracy", "learnable_group_ratio")
+METRICS = ("extraction_rate", "strict_compliance", "accuracy")  # what benchmarks/plateau.py reads
 
 
 def runs(steps: int) -> dict[str, list[str]]:

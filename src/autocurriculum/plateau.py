@@ -12,7 +12,10 @@ that keeps the Mann-Kendall S statistic current, so no test ever needs the O(win
 the ring buffer is copied on push (O(window) memory, ~1 us at window 1,000). Running float sums are
 recomputed exactly every `size` pushes, so rounding drift stays bounded.
 
-The tests, selectable per metric in the policy (policy.PlateauTest):
+The tests, selectable per metric in the policy (policy.PlateauTest); benchmarks/plateau.py measures
+each one's false plateaus and delay on simulated and recorded GRPO curves. The statistics are
+hand-written on numpy (no scipy or pymannkendall): each is a few lines, and they must run on the
+controller's running window in well under a millisecond.
 - patience: no value in the last `patience` steps moved beyond the extremes of the steps before
   them (at least `patience` of them) by more than min_delta, in either direction. This is Keras
   ReduceLROnPlateau's rule made two-sided and windowed: with 16 completions a step, Keras's
@@ -25,6 +28,14 @@ The tests, selectable per metric in the policy (policy.PlateauTest):
   completions, so the test is as strict as the noise allows and never stricter;
 - mann_kendall: no monotonic trend at significance alpha (normal approximation, tie-corrected
   variance, continuity correction);
+- mann_kendall_hr: the same with S's variance multiplied by the Hamed-Rao factor n / n*, computed
+  from the significant autocorrelations of the detrended series' ranks. GRPO rates are autocorrelated
+  (the policy moves slowly), and plain Mann-Kendall, which assumes independent steps, then finds
+  trends in flat noise and calls plateaus late (tests/test_plateau.py measures both);
+- slope_tost: an equivalence test (two one-sided tests at alpha) that slope x window lies inside
+  +/- epsilon (floored by the binomial noise as for trend), with an AR(1) long-run (HAC) standard
+  error whose correlation is taken at its upper confidence bound, so that a series still rising by
+  the whole band is called a plateau at most alpha of the time even on autocorrelated steps;
 - stable_level: coefficient of variation below max_cv (for lengths);
 - learning_exhausted: the window mean of learnable_group_ratio (GRPO groups whose completions earned
   different rewards) below min_learnable: nothing is left to learn (DUMP's learnability signal).

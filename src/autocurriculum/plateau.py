@@ -288,12 +288,12 @@ def trend_test(values: Sequence[float], epsilon: float, alpha: float) -> tuple[f
     return reach, bool(reach <= epsilon)
 
 
-def mann_kendall_s(values: Sequence[float]) -> int:
+def mann_kendall_s(values: Sequence[float] | np.ndarray) -> int:
     y = np.asarray(values, dtype=np.float64)
     return int(np.sign(y[None, :] - y[:, None])[np.triu_indices(len(y), 1)].sum())
 
 
-def mann_kendall_z(n: int, s: int, values: Sequence[float]) -> float:
+def mann_kendall_z(n: int, s: int, values: Sequence[float] | np.ndarray) -> float:
     """|z| of S under the tie-corrected normal approximation, with continuity correction."""
     if n < 4:
         return math.nan
@@ -346,7 +346,7 @@ def _hamed_rao_basis(n: int) -> tuple[np.ndarray, float, np.ndarray]:
     return _frozen(t), float(t @ t), _frozen(weights)
 
 
-def hamed_rao_factor(values: Sequence[float], alpha: float) -> float:
+def hamed_rao_factor(values: Sequence[float] | np.ndarray, alpha: float) -> float:
     """n / n*: how much autocorrelation inflates the variance of Mann-Kendall's S (Hamed & Rao 1998).
 
     The series is detrended (by its OLS slope: O(n), where Sen's slope would cost O(n^2) pairs at
@@ -365,7 +365,7 @@ def hamed_rao_factor(values: Sequence[float], alpha: float) -> float:
     return max(1.0 + float(weights @ significant), 1.0)
 
 
-def mann_kendall_hr_z(n: int, s: int, values: Sequence[float], alpha: float) -> float:
+def mann_kendall_hr_z(n: int, s: int, values: Sequence[float] | np.ndarray, alpha: float) -> float:
     """|z| of S with the tie-corrected variance times the Hamed-Rao factor, continuity corrected."""
     z = mann_kendall_z(n, s, values)
     if not math.isfinite(z) or z == 0.0:
@@ -373,7 +373,7 @@ def mann_kendall_hr_z(n: int, s: int, values: Sequence[float], alpha: float) -> 
     return z / math.sqrt(hamed_rao_factor(values, alpha))
 
 
-def mann_kendall_hr_test(values: Sequence[float], alpha: float) -> tuple[float, bool]:
+def mann_kendall_hr_test(values: Sequence[float] | np.ndarray, alpha: float) -> tuple[float, bool]:
     """No monotonic trend once autocorrelation is allowed for: |z| below the critical value at alpha."""
     z = mann_kendall_hr_z(len(values), mann_kendall_s(values), values, alpha)
     return z, bool(z < critical_z(alpha))
@@ -384,7 +384,7 @@ def _lag_one(series: np.ndarray) -> float:
     return float(series[1:] @ series[:-1]) / denominator if denominator > 0.0 else 0.0
 
 
-def hac_slope(values: Sequence[float], alpha: float) -> tuple[float, float]:
+def hac_slope(values: Sequence[float] | np.ndarray, alpha: float) -> tuple[float, float]:
     """OLS slope per step and an autocorrelation-robust standard error (AR(1) long-run variance).
 
     The slope's variance under AR(1) errors is the OLS variance times (1 + rho) / (1 - rho) (the
@@ -413,7 +413,7 @@ def hac_slope(values: Sequence[float], alpha: float) -> tuple[float, float]:
     return slope, math.sqrt(variance)
 
 
-def slope_tost_reach(values: Sequence[float], alpha: float) -> float:
+def slope_tost_reach(values: Sequence[float] | np.ndarray, alpha: float) -> float:
     """(|slope| + z_(1-alpha) * HAC standard error) x n: the largest change over the window that the
     two one-sided tests at level alpha cannot exclude."""
     slope, se = hac_slope(values, alpha)
@@ -422,7 +422,7 @@ def slope_tost_reach(values: Sequence[float], alpha: float) -> float:
     return (abs(slope) + NormalDist().inv_cdf(1.0 - alpha) * se) * len(values)
 
 
-def slope_tost_test(values: Sequence[float], epsilon: float, alpha: float) -> tuple[float, bool]:
+def slope_tost_test(values: Sequence[float] | np.ndarray, epsilon: float, alpha: float) -> tuple[float, bool]:
     """Equivalence (TOST): both 'slope x window >= epsilon' and '<= -epsilon' rejected at alpha."""
     reach = slope_tost_reach(values, alpha)
     return reach, bool(reach < epsilon)

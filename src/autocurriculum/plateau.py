@@ -13,7 +13,10 @@ that keeps the Mann-Kendall S statistic current, so no test ever needs the O(win
 the ring buffer is copied on push (O(window) memory, ~1 us at window 1,000). Running float sums are
 recomputed exactly every `size` pushes, so rounding drift stays bounded.
 
-The tests, selectable per metric in the policy (policy.PlateauTest):
+The tests, selectable per metric in the policy (policy.PlateauTest); benchmarks/plateau.py measures
+each one's false plateaus and delay on simulated and recorded GRPO curves. The statistics are
+hand-written on numpy (no scipy or pymannkendall): each is a few lines, and they must run on the
+controller's running window in well under a millisecond.
 - patience: no value in the last `patience` steps moved beyond the extremes of the steps before
   them (at least `patience` of them) by more than min_delta, in either direction. This is Keras
   ReduceLROnPlateau's rule made two-sided and windowed: with 16 completions a step, Keras's
@@ -26,6 +29,14 @@ The tests, selectable per metric in the policy (policy.PlateauTest):
   completions, so the test is as strict as the noise allows and never stricter;
 - mann_kendall: no monotonic trend at significance alpha (normal approximation, tie-corrected
   variance, continuity correction);
+- mann_kendall_hr: the same with S's variance multiplied by the Hamed-Rao factor n / n*, computed
+  from the significant autocorrelations of the detrended series' ranks. GRPO rates are autocorrelated
+  (the policy moves slowly), and plain Mann-Kendall, which assumes independent steps, then finds
+  trends in flat noise and calls plateaus late (tests/test_plateau.py measures both);
+- slope_tost: an equivalence test (two one-sided tests at alpha) that slope x window lies inside
+  +/- epsilon (floored by the binomial noise as for trend), with an AR(1) long-run (HAC) standard
+  error whose correlation is taken at its upper confidence bound, so that a series still rising by
+  the whole band is called a plateau at most alpha of the time even on autocorrelated steps;
 - stable_level: coefficient of variation below max_cv (for lengths);
 - learning_exhausted: the window mean of learnable_group_ratio (GRPO groups whose completions earned
   different rewards) below min_learnable: nothing is left to learn (DUMP's learnability signal).
@@ -39,6 +50,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from statistics import NormalDist
 
 import numpy as np
@@ -48,6 +60,8 @@ from autocurriculum.policy import PlateauSpec, PlateauTest
 _MIN_VALUES = {
     PlateauTest.TREND: 3,  # a slope and a residual variance
     PlateauTest.MANN_KENDALL: 4,
+    PlateauTest.MANN_KENDALL_HR: 4,
+    PlateauTest.SLOPE_TOST: 4,  # a slope, residuals and at least one lag of their autocovariance
     PlateauTest.STABLE_LEVEL: 2,
     PlateauTest.LEARNING_EXHAUSTED: 1,
 }
@@ -225,6 +239,7 @@ class PlateauResult:
                 "plateaued": self.plateaued, "ready": self.ready}
 
 
+@lru_cache(maxsize=64)
 def critical_z(alpha: float) -> float:
     """Two-sided normal critical value for significance alpha."""
     return NormalDist().inv_cdf(1.0 - alpha / 2.0)
@@ -274,12 +289,12 @@ def trend_test(values: Sequence[float], epsilon: float, alpha: float) -> tuple[f
     return reach, bool(reach <= epsilon)
 
 
-def mann_kendall_s(values: Sequence[float]) -> int:
+def mann_kendall_s(values: Sequence[float] | np.ndarray) -> int:
     y = np.asarray(values, dtype=np.float64)
     return int(np.sign(y[None, :] - y[:, None])[np.triu_indices(len(y), 1)].sum())
 
 
-def mann_kendall_z(n: int, s: int, values: Sequence[float]) -> float:
+def mann_kendall_z(n: int, s: int, values: Sequence[float] | np.ndarray) -> float:
     """|z| of S under the tie-corrected normal approximation, with continuity correction."""
     if n < 4:
         return math.nan
@@ -295,6 +310,123 @@ def mann_kendall_test(values: Sequence[float], alpha: float) -> tuple[float, boo
     """No monotonic trend: |z| below the two-sided critical value at alpha."""
     z = mann_kendall_z(len(values), mann_kendall_s(values), values)
     return z, bool(z < critical_z(alpha))
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties sharing their average rank (one sort)."""
+    n = len(values)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts_group = np.empty(n, dtype=bool)
+    starts_group[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts_group[1:])
+    starts = np.flatnonzero(starts_group)
+    counts = np.diff(np.append(starts, n))
+    ranks = np.empty(n, dtype=np.float64)
+    ranks[order] = np.repeat(starts + (counts + 1) / 2.0, counts)
+    return ranks
+
+
+def autocorrelations(values: np.ndarray) -> np.ndarray:
+    """Sample autocorrelation at lags 1..n-1 (biased estimator, as in Hamed & Rao), via one FFT."""
+    n = len(values)
+    spectrum = np.fft.rfft(values - values.mean(), 1 << (2 * n - 1).bit_length())
+    covariance = np.fft.irfft(spectrum.real ** 2 + spectrum.imag ** 2)[:n]
+    if covariance[0] <= 0.0:
+        return np.zeros(n - 1)
+    return covariance[1:] / covariance[0]
+
+
+@lru_cache(maxsize=16)
+def _hamed_rao_basis(n: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """Per window length: centred positions, their sum of squares, and each lag's weight in n / n*."""
+    t = np.arange(n, dtype=np.float64)
+    t -= t.mean()
+    k = np.arange(1, n, dtype=np.float64)
+    weights = 2.0 * (n - k) * (n - k - 1) * (n - k - 2) / (n * (n - 1) * (n - 2))
+    return _frozen(t), float(t @ t), _frozen(weights)
+
+
+def hamed_rao_factor(values: Sequence[float] | np.ndarray, alpha: float) -> float:
+    """n / n*: how much autocorrelation inflates the variance of Mann-Kendall's S (Hamed & Rao 1998).
+
+    The series is detrended (by its OLS slope: O(n), where Sen's slope would cost O(n^2) pairs at
+    window 1,000), ranked, and the rank autocorrelations r_k significant at alpha enter
+    1 + 2 / (n (n-1) (n-2)) * sum_k (n-k)(n-k-1)(n-k-2) r_k. The factor is floored at 1: in a
+    window of tens of steps a negative lag correlation is mostly estimation noise, and letting it
+    shrink the variance would make plain Mann-Kendall's error worse, not better.
+    """
+    y = np.asarray(values, dtype=np.float64)
+    n = len(y)
+    if n < 4:
+        return 1.0
+    t, sxx, weights = _hamed_rao_basis(n)
+    r = autocorrelations(average_ranks(y - float(t @ y) / sxx * t))
+    significant = np.where(np.abs(r) > critical_z(alpha) / math.sqrt(n), r, 0.0)
+    return max(1.0 + float(weights @ significant), 1.0)
+
+
+def mann_kendall_hr_z(n: int, s: int, values: Sequence[float] | np.ndarray, alpha: float) -> float:
+    """|z| of S with the tie-corrected variance times the Hamed-Rao factor, continuity corrected."""
+    z = mann_kendall_z(n, s, values)
+    if not math.isfinite(z) or z == 0.0:
+        return z
+    return z / math.sqrt(hamed_rao_factor(values, alpha))
+
+
+def mann_kendall_hr_test(values: Sequence[float] | np.ndarray, alpha: float) -> tuple[float, bool]:
+    """No monotonic trend once autocorrelation is allowed for: |z| below the critical value at alpha."""
+    z = mann_kendall_hr_z(len(values), mann_kendall_s(values), values, alpha)
+    return z, bool(z < critical_z(alpha))
+
+
+def _lag_one(series: np.ndarray) -> float:
+    denominator = float(series @ series)
+    return float(series[1:] @ series[:-1]) / denominator if denominator > 0.0 else 0.0
+
+
+def hac_slope(values: Sequence[float] | np.ndarray, alpha: float) -> tuple[float, float]:
+    """OLS slope per step and an autocorrelation-robust standard error (AR(1) long-run variance).
+
+    The slope's variance under AR(1) errors is the OLS variance times (1 + rho) / (1 - rho) (the
+    parametric, VARHAC-style HAC estimate of Den Haan & Levin). rho is the residuals' lag-one
+    autocorrelation, corrected for its small-sample bias (+ (1 + 3 rho) / n) and then taken at its
+    upper (1 - alpha) confidence bound (+ z sqrt((1 - rho^2) / n)), floored at 0 and capped at 0.97.
+    Why the bound: on a window of tens of steps rho is underestimated often enough that a point
+    estimate (or a Newey-West estimate, plain or prewhitened, tried first) let the equivalence test
+    pass more than alpha of the series that still rise by the whole band; with the bound it stays
+    within alpha (tests/test_plateau.py measures it on AR(1) noise up to phi = 0.8).
+    """
+    y = np.asarray(values, dtype=np.float64)
+    n = len(y)
+    if n < 4:
+        return math.nan, math.nan
+    t = np.arange(n, dtype=np.float64)
+    t -= t.mean()
+    sxx = float(t @ t)
+    slope = float(t @ y) / sxx
+    residuals = y - y.mean() - slope * t
+    rho = _lag_one(residuals)
+    rho += (1.0 + 3.0 * rho) / n
+    rho += NormalDist().inv_cdf(1.0 - alpha) * math.sqrt(max(1.0 - rho * rho, 0.0) / n)
+    rho = min(max(rho, 0.0), 0.97)
+    variance = float(residuals @ residuals) / (n - 2) / sxx * (1.0 + rho) / (1.0 - rho)
+    return slope, math.sqrt(variance)
+
+
+def slope_tost_reach(values: Sequence[float] | np.ndarray, alpha: float) -> float:
+    """(|slope| + z_(1-alpha) * HAC standard error) x n: the largest change over the window that the
+    two one-sided tests at level alpha cannot exclude."""
+    slope, se = hac_slope(values, alpha)
+    if not math.isfinite(se):
+        return math.nan
+    return (abs(slope) + NormalDist().inv_cdf(1.0 - alpha) * se) * len(values)
+
+
+def slope_tost_test(values: Sequence[float] | np.ndarray, epsilon: float, alpha: float) -> tuple[float, bool]:
+    """Equivalence (TOST): both 'slope x window >= epsilon' and '<= -epsilon' rejected at alpha."""
+    reach = slope_tost_reach(values, alpha)
+    return reach, bool(reach < epsilon)
 
 
 def coefficient_of_variation(n: int, total: float, total_sq: float) -> float:
@@ -359,6 +491,17 @@ def run_test(spec: PlateauSpec, window: Window, completions_per_step: int, is_ra
         s = window.mk_s if whole else mann_kendall_s(values)
         statistic = mann_kendall_z(n, s, values)
         bound = critical_z(spec.alpha)
+        plateaued = statistic < bound
+    elif spec.test is PlateauTest.MANN_KENDALL_HR:
+        ordered = window.last(needed)
+        s = window.mk_s if whole else mann_kendall_s(ordered)
+        statistic = mann_kendall_hr_z(n, s, ordered, spec.alpha)
+        bound = critical_z(spec.alpha)
+        plateaued = statistic < bound
+    elif spec.test is PlateauTest.SLOPE_TOST:
+        level = math.fsum(values.tolist()) / n if n else None
+        bound = trend_epsilon(spec, level, completions_per_step, is_rate)
+        statistic = slope_tost_reach(window.last(needed), spec.alpha)
         plateaued = statistic < bound
     elif spec.test is PlateauTest.STABLE_LEVEL:
         if whole:

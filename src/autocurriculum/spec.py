@@ -160,6 +160,8 @@ class PlateauTest(StrEnum):
     PATIENCE = "patience"
     TREND = "trend"
     MANN_KENDALL = "mann_kendall"
+    MANN_KENDALL_HR = "mann_kendall_hr"  # Hamed-Rao: variance corrected for autocorrelated steps
+    SLOPE_TOST = "slope_tost"  # equivalence of slope x window to 0 within +/- epsilon, HAC standard error
     STABLE_LEVEL = "stable_level"
     LEARNING_EXHAUSTED = "learning_exhausted"
 
@@ -175,7 +177,7 @@ class PlateauSpec:
     min_delta: float = 0.01
     epsilon: float = 0.02  # trend test: +/- band for slope x window, floored by binomial noise
     noise_multiplier: float = 1.0  # epsilon >= noise_multiplier * sqrt(p(1-p)/n) for rates
-    alpha: float = 0.05  # Mann-Kendall significance, and 1 - confidence for the trend CI
+    alpha: float = 0.05  # Mann-Kendall significance, 1 - confidence for the trend CI, slope_tost's error rate
     max_cv: float = 0.1  # stable level: coefficient of variation bound
     min_learnable: float = 0.1  # learning exhausted: share of groups with reward variance below this
     source: Source = Source.ROLLOUT

@@ -280,7 +280,9 @@ class ModelSpec:
     family: str = "gemma3"
     preset: str = "tiny"  # "tiny" | "gemma3_1b_it" | "gemma3_270m" ...
     weights: str = ""  # local path to an Orbax/Kaggle checkpoint or a safetensors directory
-    weights_format: str = ""  # "orbax" | "safetensors"; empty: detected from the path
+    weights_format: str = ""  # "orbax" | "safetensors" | "gguf"; empty: detected from the path
+    weights_package: str = ""  # an installed package that ships GGUF weights (assembled into cache_dir)
+    dtype: str = "float32"  # the weights' dtype in Tunix: "float32" | "bfloat16"
     tokenizer: str = ""  # local path to a sentencepiece model; empty for tiny (trained locally)
     lora: LoraSpec | None = None  # None: full-weight training
     tiny: TinyModelSpec = TinyModelSpec()
@@ -298,7 +300,8 @@ class TrainingSpec:
     temperature: float = 1.0
     top_p: float = 1.0
     beta: float = 0.04
-    prompt_template: str = "plain"  # "plain" | "gemma_chat" (see data.render_prompt)
+    prompt_template: str = "plain"  # "plain" | "gemma_chat" | "few_shot" (see data.render_prompt)
+    stop_pieces: tuple[str, ...] = ()  # tokenizer pieces that also end a completion, e.g. "\n\n"
     mesh_fsdp: int = 1
     mesh_tp: int = 1
 
@@ -391,8 +394,10 @@ Plan = tuple[PlanStep, ...]
 # ---------------------------------------------------------------- parsing
 
 EX_CONFIG = 78  # sysexits.h EX_CONFIG: what `validate` and `run` exit with on a bad policy
-KNOWN_TEMPLATES = ("plain", "gemma_chat")
+KNOWN_TEMPLATES = ("plain", "gemma_chat", "few_shot")
 SOURCE_KINDS = ("gsm8k", "arithmetic", "code", "qa", "jsonl", "hf")
+WEIGHTS_FORMATS = ("", "orbax", "safetensors", "gguf")
+WEIGHT_DTYPES = ("float32", "bfloat16")
 MODEL_PRESETS = ("tiny", "gemma3_270m", "gemma3_1b_it", "gemma3_1b_pt", "gemma3_4b_it", "gemma3_12b_it", "gemma3_27b_it")
 WEIGHT_TOLERANCE = 1e-6
 
@@ -603,7 +608,9 @@ def _parse_model(root: _Table) -> ModelSpec:
         family=t.string("family", d.family, choices=("gemma3",)),
         preset=t.string("preset", d.preset, choices=MODEL_PRESETS),
         weights=t.string("weights", d.weights),
-        weights_format=t.string("weights_format", d.weights_format, choices=("", "orbax", "safetensors")),
+        weights_format=t.string("weights_format", d.weights_format, choices=WEIGHTS_FORMATS),
+        weights_package=t.string("weights_package", d.weights_package),
+        dtype=t.string("dtype", d.dtype, choices=WEIGHT_DTYPES),
         tokenizer=t.string("tokenizer", d.tokenizer),
         lora=_parse_lora(t),
         tiny=_parse_tiny(t),
@@ -611,9 +618,13 @@ def _parse_model(root: _Table) -> ModelSpec:
         cache_dir=t.string("cache_dir", d.cache_dir, non_empty=True),
     )
     t.finish()
-    if spec.preset != "tiny" and not spec.weights.strip():
+    if spec.preset != "tiny" and not spec.weights.strip() and not spec.weights_package.strip():
         raise PolicyError(t.file, t.at("weights"), spec.weights, "a pretrained preset needs a local weights path "
-                          "(nothing is downloaded)", "set it in the file or with --set model.weights=/path")
+                          "(nothing is downloaded) or model.weights_package",
+                          "set it in the file or with --set model.weights=/path")
+    if spec.weights.strip() and spec.weights_package.strip():
+        raise PolicyError(t.file, t.at("weights_package"), spec.weights_package,
+                          "give either model.weights or model.weights_package, not both")
     return spec
 
 
@@ -635,11 +646,20 @@ def _parse_training(root: _Table) -> TrainingSpec:
         top_p=t.number("top_p", d.top_p, low=0.0, high=1.0, open_low=True),
         beta=t.number("beta", d.beta, low=0.0),
         prompt_template=t.string("prompt_template", d.prompt_template, choices=KNOWN_TEMPLATES),
+        stop_pieces=_parse_stop_pieces(t),
         mesh_fsdp=fsdp,
         mesh_tp=tp,
     )
     t.finish()
     return spec
+
+
+def _parse_stop_pieces(t: _Table) -> tuple[str, ...]:
+    pieces = t.array("stop_pieces")
+    for index, piece in enumerate(pieces):
+        if not isinstance(piece, str) or not piece:
+            raise PolicyError(t.file, f"{t.at('stop_pieces')}[{index}]", piece, "must be a non-empty string")
+    return tuple(pieces)  # type: ignore[arg-type]
 
 
 def _parse_metrics(root: _Table) -> MetricsSpec:

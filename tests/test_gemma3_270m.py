@@ -72,7 +72,7 @@ def test_the_tokenizer_round_trips_every_gsm8k_question_and_answer(tokenizer) ->
     assert len(texts) == 2 * (7473 + 1319)
     broken = [text for text in texts if tokenizer.decode(tokenizer.encode(text)) != text]
     assert not broken, f"{len(broken)} texts do not round-trip, e.g. {broken[0]!r}"
-    assert tokenizer.encode("Janet sells 16 - 3 - 4 eggs", out_type=str)[:2] == ["Jan", "et"]  # no dummy prefix
+    assert tokenizer.encode("Janet sells 16 eggs", out_type=str)[:2] == ["Janet", "\u2581sells"]  # no dummy prefix
 
 
 def test_the_special_ids_are_the_files(tokenizer, gguf_path: Path) -> None:

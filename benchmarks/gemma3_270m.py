@@ -95,7 +95,10 @@ def summarize(run_dir: Path) -> dict:
     previous_totals = {part: 0.0 for part in PARTS}
     for start in range(0, len(records), BLOCK):
         block = records[start : start + BLOCK]
-        metric = lambda name: _mean([r["observation"]["metrics"].get(name) for r in block])  # noqa: E731
+
+        def metric(name: str, block: list[dict] = block) -> float | None:
+            return _mean([r["observation"]["metrics"].get(name) for r in block])
+
         totals = {part: block[-1]["tunix"].get(f"seconds_total_{part}") for part in PARTS}
         per_step = {
             part: None if totals[part] is None else (totals[part] - previous_totals[part]) / len(block) for part in PARTS

@@ -79,7 +79,7 @@ def test_the_special_ids_are_the_files(tokenizer, gguf_path: Path) -> None:
     from gguf import GGUFReader
 
     fields = GGUFReader(gguf_path).fields
-    file_id = lambda key: int(fields[f"tokenizer.ggml.{key}"].contents())  # noqa: E731
+    file_id = lambda key: int(fields[f"tokenizer.ggml.{key}"].contents())
     assert tokenizer.pad_id() == file_id("padding_token_id")
     assert tokenizer.eos_id() == file_id("eos_token_id")
     assert tokenizer.bos_id() == file_id("bos_token_id")

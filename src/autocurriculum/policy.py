@@ -918,7 +918,10 @@ def _settle_phases(phases: tuple[PhaseSpec, ...]) -> tuple[PhaseSpec, ...]:
 def _check_domain_metrics(file: str, phases: tuple[PhaseSpec, ...], guards: tuple[GuardSpec, ...],
                           sources: Mapping[str, SourceSpec]) -> None:
     """`domain_compliance:<d>` must name a domain that some phase's mixture actually trains."""
-    from autocurriculum.observation import DOMAIN_ACCURACY_PREFIX, DOMAIN_COMPLIANCE_PREFIX
+    from autocurriculum.observation import (
+        DOMAIN_ACCURACY_PREFIX,
+        DOMAIN_COMPLIANCE_PREFIX,
+    )
 
     trained = frozenset().union(*(p.mixture.domains(sources) for p in phases))
     named: list[tuple[str, str]] = [(f"judgement.guards[{i}].metric", g.metric) for i, g in enumerate(guards)]

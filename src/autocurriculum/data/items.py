@@ -20,8 +20,10 @@ PLAIN_TEMPLATE = "{instruction}\nQuestion: {question}\nAnswer:"
 GEMMA_TURN = "<start_of_turn>user\n{instruction}\n\n{question}<end_of_turn>\n<start_of_turn>model\n"
 WORKED_EXAMPLES = (  # (question, reasoning, answer), written for this template
     (
-        "A shop sells pencils at 3 dollars each. Tom buys 4 pencils and pays with a 20 dollar bill. "
-        "How much change does he get?",
+        (
+            "A shop sells pencils at 3 dollars each. Tom buys 4 pencils and pays with a 20 dollar bill. "
+            "How much change does he get?"
+        ),
         "4 pencils cost 4 * 3 = 12 dollars. His change is 20 - 12 = 8 dollars.",
         "8",
     ),

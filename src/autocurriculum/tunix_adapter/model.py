@@ -29,8 +29,14 @@ from tunix.models.gemma3 import model as gemma3_model
 from autocurriculum.policy import MODEL_PRESETS, WEIGHTS_FORMATS, ModelSpec, Policy
 from autocurriculum.tunix_adapter.environment import make_mesh
 from autocurriculum.tunix_adapter.gguf_tokenizer import tokenizer_from_gguf
-from autocurriculum.tunix_adapter.gguf_weights import assemble_packaged_gguf, load_gguf_model
-from autocurriculum.tunix_adapter.tokenizer import load_sentencepiece, train_sentencepiece
+from autocurriculum.tunix_adapter.gguf_weights import (
+    assemble_packaged_gguf,
+    load_gguf_model,
+)
+from autocurriculum.tunix_adapter.tokenizer import (
+    load_sentencepiece,
+    train_sentencepiece,
+)
 from autocurriculum.tunix_adapter.warm_start import Example, warm_start
 
 RECIPE_VERSION = 3  # bump when the warm-start code changes what it produces

@@ -118,6 +118,16 @@ def summarize(run_dir: Path) -> dict:
         print(" | ".join([row["steps"], _fmt(row["extraction"]), _fmt(row["strict"]), _fmt(row["reward"]),
                           _fmt(row["tokens"], 1), _fmt(row["step_seconds"], 1),
                           *[_fmt(row[f"{p}_seconds"], 1) for p in PARTS], row["phase"]]))
+    if len(records) > 1:  # step 1 includes XLA compilation; later steps are the steady state
+        first, last = records[0], records[-1]
+        steady = {
+            part: (last["tunix"].get(f"seconds_total_{part}", 0.0) - first["tunix"].get(f"seconds_total_{part}", 0.0))
+            / (len(records) - 1)
+            for part in PARTS
+        }
+        print(f"steps 2-{last['step']} (after compilation): "
+              f"{_mean([r['step_seconds'] for r in records[1:]]):.1f} s/step; "
+              + ", ".join(f"{part} {seconds:.1f} s" for part, seconds in steady.items()))
     memory = _lines(run_dir / MEMORY_LOG)
     peak_rss = max((m.get("VmHWM", m.get("VmRSS", 0)) for m in memory), default=None)
     loads = [m["load"] for m in memory if "load" in m]

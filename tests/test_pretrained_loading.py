@@ -295,3 +295,20 @@ def test_load_sentencepiece_names_model_tokenizer_for_a_file_of_another_kind(che
     with pytest.raises(ValueError) as error:
         load_sentencepiece(not_sentencepiece, "model.tokenizer")
     assert_names(error, "model.tokenizer", not_sentencepiece)
+
+
+def test_a_gguf_file_is_detected_and_a_directory_of_one_is_not_taken_for_it(tmp_path) -> None:
+    weights = tmp_path / "gemma-3-270m.gguf"
+    weights.write_bytes(b"GGUF")
+    assert detect_weights_format(weights) == "gguf"
+    with pytest.raises(ValueError) as error:
+        detect_weights_format(tmp_path)  # the directory holding it is neither orbax nor safetensors
+    assert_names(error, "model.weights", tmp_path)
+
+
+def test_an_unreadable_gguf_names_model_weights(mesh, tmp_path) -> None:
+    weights = tmp_path / "broken.gguf"
+    weights.write_bytes(b"not a gguf file at all")
+    with pytest.raises(ValueError) as error:
+        load_pretrained(CONFIG, weights, "gguf", mesh)
+    assert_names(error, "model.weights", weights)

@@ -26,6 +26,8 @@ from autocurriculum.spec import (
     MODEL_PRESETS,
     REWARD_PARAMETERS,
     SOURCE_KINDS,
+    WEIGHT_DTYPES,
+    WEIGHTS_FORMATS,
     BudgetAction,
     ChangeOrder,
     Comparison,
@@ -57,7 +59,8 @@ from autocurriculum.spec import (
 from autocurriculum.toml_table import apply_overrides, syntax_error
 
 __all__ = [
-    "KNOWN_TEMPLATES", "MODEL_PRESETS", "REWARD_PARAMETERS", "SOURCE_KINDS", "WEIGHT_TOLERANCE",
+    "KNOWN_TEMPLATES", "MODEL_PRESETS", "REWARD_PARAMETERS", "SOURCE_KINDS", "WEIGHT_DTYPES", "WEIGHT_TOLERANCE",
+    "WEIGHTS_FORMATS",
     "BudgetAction", "ChangeOrder", "Comparison", "Criterion", "EvalSpec", "ExitGate", "Factor", "GuardSpec",
     "JudgementSpec", "LoraSpec", "MetricsSpec", "Mixture", "MixtureComponent", "ModelSpec", "PhaseSpec", "Plan",
     "PlanStep", "PlateauSpec", "PlateauTest", "Policy", "PolicyError", "RewardSet", "RewardSpec", "RunSpec",

@@ -22,6 +22,8 @@ from autocurriculum.spec import (
     KNOWN_TEMPLATES,
     MODEL_PRESETS,
     SOURCE_KINDS,
+    WEIGHT_DTYPES,
+    WEIGHTS_FORMATS,
     EvalSpec,
     GuardSpec,
     JudgementSpec,
@@ -122,7 +124,9 @@ def _parse_model(root: TomlTable) -> ModelSpec:
         family=t.string("family", d.family, choices=("gemma3",)),
         preset=t.string("preset", d.preset, choices=MODEL_PRESETS),
         weights=t.string("weights", d.weights),
-        weights_format=t.string("weights_format", d.weights_format, choices=("", "orbax", "safetensors")),
+        weights_format=t.string("weights_format", d.weights_format, choices=WEIGHTS_FORMATS),
+        weights_package=t.string("weights_package", d.weights_package),
+        dtype=t.string("dtype", d.dtype, choices=WEIGHT_DTYPES),
         tokenizer=t.string("tokenizer", d.tokenizer),
         lora=_parse_lora(t),
         tiny=_parse_tiny(t),
@@ -130,9 +134,13 @@ def _parse_model(root: TomlTable) -> ModelSpec:
         cache_dir=t.string("cache_dir", d.cache_dir, non_empty=True),
     )
     t.finish()
-    if spec.preset != "tiny" and not spec.weights.strip():
+    if spec.preset != "tiny" and not spec.weights.strip() and not spec.weights_package.strip():
         raise PolicyError(t.file, t.at("weights"), spec.weights, "a pretrained preset needs a local weights path "
-                          "(nothing is downloaded)", "set it in the file or with --set model.weights=/path")
+                          "(nothing is downloaded) or model.weights_package",
+                          "set it in the file or with --set model.weights=/path")
+    if spec.weights.strip() and spec.weights_package.strip():
+        raise PolicyError(t.file, t.at("weights_package"), spec.weights_package,
+                          "give either model.weights or model.weights_package, not both")
     return spec
 
 
@@ -154,11 +162,21 @@ def _parse_training(root: TomlTable) -> TrainingSpec:
         top_p=t.number("top_p", d.top_p, low=0.0, high=1.0, open_low=True),
         beta=t.number("beta", d.beta, low=0.0),
         prompt_template=t.string("prompt_template", d.prompt_template, choices=KNOWN_TEMPLATES),
+        stop_pieces=_parse_stop_pieces(t),
         mesh_fsdp=fsdp,
         mesh_tp=tp,
     )
     t.finish()
     return spec
+
+
+def _parse_stop_pieces(t: TomlTable) -> tuple[str, ...]:
+    pieces: list[str] = []
+    for index, piece in enumerate(t.array("stop_pieces")):
+        if not isinstance(piece, str) or not piece:
+            raise PolicyError(t.file, f"{t.at('stop_pieces')}[{index}]", piece, "must be a non-empty string")
+        pieces.append(piece)
+    return tuple(pieces)
 
 
 def _parse_metrics(root: TomlTable) -> MetricsSpec:

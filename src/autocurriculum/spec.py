@@ -273,7 +273,9 @@ class ModelSpec:
     family: str = "gemma3"
     preset: str = "tiny"  # "tiny" | "gemma3_1b_it" | "gemma3_270m" ...
     weights: str = ""  # local path to an Orbax/Kaggle checkpoint or a safetensors directory
-    weights_format: str = ""  # "orbax" | "safetensors"; empty: detected from the path
+    weights_format: str = ""  # "orbax" | "safetensors" | "gguf"; empty: detected from the path
+    weights_package: str = ""  # an installed package that ships GGUF weights (assembled into cache_dir)
+    dtype: str = "float32"  # the weights' dtype in Tunix: "float32" | "bfloat16"
     tokenizer: str = ""  # local path to a sentencepiece model; empty for tiny (trained locally)
     lora: LoraSpec | None = None  # None: full-weight training
     tiny: TinyModelSpec = TinyModelSpec()
@@ -291,7 +293,8 @@ class TrainingSpec:
     temperature: float = 1.0
     top_p: float = 1.0
     beta: float = 0.04
-    prompt_template: str = "plain"  # "plain" | "gemma_chat" (see data.render_prompt)
+    prompt_template: str = "plain"  # "plain" | "gemma_chat" | "few_shot" (see data.render_prompt)
+    stop_pieces: tuple[str, ...] = ()  # tokenizer pieces that also end a completion, e.g. "\n\n"
     mesh_fsdp: int = 1
     mesh_tp: int = 1
 
@@ -341,7 +344,9 @@ class Policy:
 
 # ---------------------------------------------------------------- the vocabulary of values a policy may use
 
-KNOWN_TEMPLATES = ("plain", "gemma_chat")
+KNOWN_TEMPLATES = ("plain", "gemma_chat", "few_shot")
+WEIGHTS_FORMATS = ("", "orbax", "safetensors", "gguf")
+WEIGHT_DTYPES = ("float32", "bfloat16")
 SOURCE_KINDS = ("gsm8k", "arithmetic", "code", "qa", "jsonl", "hf")
 MODEL_PRESETS = ("tiny", "gemma3_270m", "gemma3_1b_it", "gemma3_1b_pt", "gemma3_4b_it", "gemma3_12b_it", "gemma3_27b_it")
 

@@ -3,6 +3,12 @@
 The prompt carries the output contract's instruction so that every source, generated or loaded, asks
 for the same `<reasoning>...</reasoning><answer>...</answer>` shape the rewards and the parser expect.
 The "plain" template is deliberately short: the tiny CPU model pays for every prompt token.
+The "few_shot" template is for a pretrained BASE model (e.g. Gemma 3 270M): a base model does not
+follow instructions, it continues patterns, so the instruction alone gave 0 of 80 compliant
+completions from the real 270M, while two worked examples in the contract's format make it answer
+in the format from the first step. Its examples are short so completions stay short, and each ends
+in a blank line (the next "Question:" follows), so `training.stop_pieces = ["\n\n"]` ends a
+completion right after its answer.
 """
 
 from __future__ import annotations
@@ -12,7 +18,34 @@ from dataclasses import dataclass
 CONTRACT_INSTRUCTION = "Reply as <reasoning>...</reasoning><answer>...</answer>."
 PLAIN_TEMPLATE = "{instruction}\nQuestion: {question}\nAnswer:"
 GEMMA_TURN = "<start_of_turn>user\n{instruction}\n\n{question}<end_of_turn>\n<start_of_turn>model\n"
-TEMPLATES = {"plain": PLAIN_TEMPLATE, "gemma_chat": GEMMA_TURN}
+WORKED_EXAMPLES = (  # (question, reasoning, answer), written for this template
+    (
+        (
+            "A shop sells pencils at 3 dollars each. Tom buys 4 pencils and pays with a 20 dollar bill. "
+            "How much change does he get?"
+        ),
+        "4 pencils cost 4 * 3 = 12 dollars. His change is 20 - 12 = 8 dollars.",
+        "8",
+    ),
+    (
+        "A farm has 12 cows and twice as many sheep. How many animals are there in total?",
+        "There are 2 * 12 = 24 sheep. In total 12 + 24 = 36 animals.",
+        "36",
+    ),
+)
+FEW_SHOT_INSTRUCTION = (
+    "Solve each problem. Put the reasoning inside <reasoning></reasoning> and only the final answer "
+    "inside <answer></answer>."
+)
+FEW_SHOT_TEMPLATE = (
+    "{few_shot_instruction}\n\n"
+    + "".join(
+        f"Question: {question}\nAnswer: <reasoning>{reasoning}</reasoning>\n<answer>{answer}</answer>\n\n"
+        for question, reasoning, answer in WORKED_EXAMPLES
+    )
+    + "Question: {question}\nAnswer:"
+)
+TEMPLATES = {"plain": PLAIN_TEMPLATE, "gemma_chat": GEMMA_TURN, "few_shot": FEW_SHOT_TEMPLATE}
 
 
 class DataError(ValueError):
@@ -32,4 +65,6 @@ class Item:
 def render_prompt(question: str, template: str) -> str:
     if template not in TEMPLATES:
         raise DataError(f"training.prompt_template: unknown template {template!r} ({', '.join(TEMPLATES)})")
-    return TEMPLATES[template].format(instruction=CONTRACT_INSTRUCTION, question=question)
+    return TEMPLATES[template].format(
+        instruction=CONTRACT_INSTRUCTION, few_shot_instruction=FEW_SHOT_INSTRUCTION, question=question
+    )

@@ -26,14 +26,23 @@ import numpy as np
 from flax import nnx
 from tunix.models.gemma3 import model as gemma3_model
 
-from autocurriculum.policy import MODEL_PRESETS, ModelSpec, Policy
+from autocurriculum.policy import MODEL_PRESETS, WEIGHTS_FORMATS, ModelSpec, Policy
 from autocurriculum.tunix_adapter.environment import make_mesh
-from autocurriculum.tunix_adapter.tokenizer import load_sentencepiece, train_sentencepiece
+from autocurriculum.tunix_adapter.gguf_tokenizer import tokenizer_from_gguf
+from autocurriculum.tunix_adapter.gguf_weights import (
+    assemble_packaged_gguf,
+    load_gguf_model,
+)
+from autocurriculum.tunix_adapter.tokenizer import (
+    load_sentencepiece,
+    train_sentencepiece,
+)
 from autocurriculum.tunix_adapter.warm_start import Example, warm_start
 
 RECIPE_VERSION = 3  # bump when the warm-start code changes what it produces
 GEMMA_PRESETS = tuple(preset for preset in MODEL_PRESETS if preset != "tiny")  # one list: the policy's
 GEMMA_END_OF_TURN = "<end_of_turn>"
+WEIGHT_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}  # model.dtype -> Tunix's param_dtype
 
 
 @dataclass
@@ -120,8 +129,26 @@ def build_model_bundle(
     spec = policy.model
     mesh = make_mesh(policy.training.mesh_fsdp, policy.training.mesh_tp)
     if spec.preset == "tiny":
-        return _tiny_bundle(policy, base_dir, mesh, corpus, corpus_recipe, warm_examples, log)
-    return _pretrained_bundle(spec, base_dir, mesh)
+        bundle = _tiny_bundle(policy, base_dir, mesh, corpus, corpus_recipe, warm_examples, log)
+    else:
+        bundle = _pretrained_bundle(spec, base_dir, mesh)
+    return with_stop_pieces(bundle, policy.training.stop_pieces)
+
+
+def with_stop_pieces(bundle: ModelBundle, pieces: Sequence[str]) -> ModelBundle:
+    """Add the ids of `training.stop_pieces` to the ids that end a completion.
+
+    Why: a base model given worked examples ends its answer the way the examples do (a blank line
+    before the next question), not with EOS; stopping on that piece keeps the completion to the answer.
+    """
+    stop_ids = list(bundle.eos_ids)
+    for index, piece in enumerate(pieces):
+        piece_id = bundle.tokenizer.piece_to_id(piece)
+        if piece_id == bundle.tokenizer.unk_id() or bundle.tokenizer.id_to_piece(piece_id) != piece:
+            raise ValueError(f"training.stop_pieces[{index}]: {piece!r} is not a piece of the model's tokenizer")
+        if piece_id not in stop_ids:
+            stop_ids.append(piece_id)
+    return dataclasses.replace(bundle, eos_ids=tuple(stop_ids))
 
 
 def _tiny_bundle(policy, base_dir, mesh, corpus, corpus_recipe, warm_examples, log) -> ModelBundle:
@@ -162,34 +189,53 @@ def _tiny_bundle(policy, base_dir, mesh, corpus, corpus_recipe, warm_examples, l
 
 
 def _pretrained_bundle(spec: ModelSpec, base_dir: Path, mesh) -> ModelBundle:
+    """A pretrained Gemma3: Orbax, safetensors or GGUF weights, and its SentencePiece tokenizer.
+
+    The tokenizer is the user's `model.tokenizer` when given; a GGUF file also carries its own
+    vocabulary, rebuilt (and cached) when `model.tokenizer` is empty. The stop ids come from the
+    tokenizer (which took them from the file), never from constants.
+    """
     if spec.preset not in GEMMA_PRESETS:
         raise ValueError(f"model.preset: unknown Gemma3 preset {spec.preset!r}; one of {', '.join(GEMMA_PRESETS)}")
-    config = getattr(gemma3_model.ModelConfig, spec.preset)()
-    if not spec.weights:
-        raise FileNotFoundError("model.weights: empty; set it to a local Orbax checkpoint or safetensors directory")
-    weights = _expand(spec.weights, base_dir)
-    tokenizer = load_sentencepiece(_expand(spec.tokenizer, base_dir), "model.tokenizer")
-    base = load_pretrained(config, weights, spec.weights_format, mesh)
+    config = dataclasses.replace(getattr(gemma3_model.ModelConfig, spec.preset)(), param_dtype=WEIGHT_DTYPES[spec.dtype])
+    cache_dir = _expand(spec.cache_dir, base_dir)
+    if spec.weights_package:
+        weights = assemble_packaged_gguf(spec.weights_package, cache_dir)
+    elif spec.weights:
+        weights = _expand(spec.weights, base_dir)
+    else:
+        raise FileNotFoundError("model.weights: empty; set it to a local Orbax, safetensors or GGUF path")
+    kind = resolve_weights_format(weights, spec.weights_format)
+    if spec.tokenizer:
+        tokenizer_path = _expand(spec.tokenizer, base_dir)
+    elif kind == "gguf":
+        tokenizer_path = tokenizer_from_gguf(weights, cache_dir)
+    else:
+        raise FileNotFoundError(f"model.tokenizer: empty; {kind} weights carry no tokenizer: give its tokenizer.model")
+    tokenizer = load_sentencepiece(tokenizer_path, "model.tokenizer")
+    if kind == "gguf":
+        with mesh:
+            base = load_gguf_model(weights, config)
+    else:
+        base = load_pretrained(config, weights, kind, mesh)
+    _check_shapes(base, config, weights)
+    if tokenizer.get_piece_size() > config.num_embed:
+        raise ValueError(
+            f"model.tokenizer: {str(tokenizer_path)!r} has {tokenizer.get_piece_size()} pieces, more than the "
+            f"model's {config.num_embed} embeddings"
+        )
     eos = [tokenizer.eos_id()]
     end_of_turn = tokenizer.piece_to_id(GEMMA_END_OF_TURN)
     if end_of_turn != tokenizer.unk_id():
         eos.append(end_of_turn)
-    return ModelBundle(tokenizer, base, config, mesh, tuple(eos), f"{spec.preset}:{weights}")
+    return ModelBundle(tokenizer, base, config, mesh, tuple(eos), f"{spec.preset}:{weights}:{spec.dtype}")
 
 
-def load_pretrained(config: gemma3_model.ModelConfig, weights: Path, weights_format: str, mesh) -> gemma3_model.Gemma3:
-    """Load Gemma3 weights with Tunix's own loaders; errors name `model.weights` and the path.
-
-    Tunix's Orbax loader accepts arrays of any shape (weights of another model size load silently
-    and fail later, far from the cause), and both loaders fail with messages that name neither the
-    policy field nor the file: check the format and every shape here.
-    """
-    from tunix.models.gemma3 import params as gemma3_params
-    from tunix.models.gemma3 import params_safetensors
-
-    if weights_format not in ("", "orbax", "safetensors"):
+def resolve_weights_format(weights: Path, weights_format: str) -> str:
+    """The weights' format: the one the policy names, checked against what the path holds."""
+    if weights_format not in WEIGHTS_FORMATS:
         raise ValueError(
-            f"model.weights_format: {weights_format!r} is neither 'orbax' nor 'safetensors' "
+            f"model.weights_format: {weights_format!r} is not one of {', '.join(f for f in WEIGHTS_FORMATS if f)} "
             f"(model.weights = {str(weights)!r})"
         )
     if not weights.exists():
@@ -200,6 +246,25 @@ def load_pretrained(config: gemma3_model.ModelConfig, weights: Path, weights_for
             f"model.weights_format: {weights_format!r}, but model.weights {str(weights)!r} holds a {kind} "
             f"checkpoint; set model.weights_format = {kind!r} or leave it empty to detect it"
         )
+    return kind
+
+
+def load_pretrained(config: gemma3_model.ModelConfig, weights: Path, weights_format: str, mesh) -> gemma3_model.Gemma3:
+    """Load Orbax or safetensors Gemma3 weights with Tunix's own loaders; errors name `model.weights`.
+
+    Tunix's Orbax loader accepts arrays of any shape (weights of another model size load silently
+    and fail later, far from the cause), and both loaders fail with messages that name neither the
+    policy field nor the file: check the format and every shape here.
+    """
+    from tunix.models.gemma3 import params as gemma3_params
+    from tunix.models.gemma3 import params_safetensors
+
+    kind = resolve_weights_format(weights, weights_format)
+    if kind == "gguf":
+        with mesh:
+            model = load_gguf_model(weights, config)
+        _check_shapes(model, config, weights)
+        return model
     loader = (
         params_safetensors.create_model_from_safe_tensors
         if kind == "safetensors"
@@ -207,7 +272,7 @@ def load_pretrained(config: gemma3_model.ModelConfig, weights: Path, weights_for
     )
     try:
         with mesh:
-            model = loader(str(weights), config, mesh, dtype=jnp.float32)
+            model = loader(str(weights), config, mesh, dtype=config.param_dtype)
     except Exception as error:  # Tunix/Orbax raise assorted bare errors (shape, pytree structure, I/O)
         detail = " ".join(line.strip() for line in str(error).splitlines()[:3]) or type(error).__name__
         raise ValueError(
@@ -232,7 +297,9 @@ def _check_shapes(model: gemma3_model.Gemma3, config: gemma3_model.ModelConfig, 
 
 
 def detect_weights_format(path: Path) -> str:
-    """safetensors when the directory holds *.safetensors files, orbax when it holds Orbax metadata."""
+    """gguf for a .gguf file, safetensors for a directory of *.safetensors, orbax for Orbax metadata."""
+    if path.is_file() and path.suffix == ".gguf":
+        return "gguf"
     if path.is_dir() and any(path.glob("*.safetensors")):
         return "safetensors"
     if path.is_dir() and (
@@ -240,6 +307,6 @@ def detect_weights_format(path: Path) -> str:
     ):
         return "orbax"
     raise ValueError(
-        f"model.weights: {str(path)!r} holds neither *.safetensors files nor an Orbax checkpoint "
-        "(_METADATA); set model.weights_format or point at the right directory"
+        f"model.weights: {str(path)!r} is neither a .gguf file nor a directory of *.safetensors files or an "
+        "Orbax checkpoint (_METADATA); set model.weights_format or point at the right path"
     )

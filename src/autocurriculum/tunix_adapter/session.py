@@ -12,14 +12,18 @@
   resumed run samples exactly as the uninterrupted one would.
 - `save(dir)` / `restore(dir)`: the trainable parameters and the optimizer state through Orbax.
 - `tunix_metrics()`: Tunix's own figures (loss, KL, reward means) through its external metrics
-  logger hook.
+  logger hook, plus the wall seconds spent so far in each part of a GRPO step (rollout, reference
+  log-probs, actor update), timed around RLCluster's own calls: Tunix 0.1.7 records them only as
+  profiler spans, and a user tuning a real model needs to know which part to shrink. Tunix prepares
+  the next batch (rollout, reference) in a thread while the actor updates, so the parts may overlap.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import jax
@@ -38,6 +42,18 @@ from autocurriculum.trainer import Batch, RewardFn
 from autocurriculum.tunix_adapter.model import ModelBundle
 
 UNBOUNDED_STEPS = 10**9  # the daemon, not Tunix, decides when training stops
+# the parts of a GRPO step and the RLCluster method each is timed around
+TIMED_PARTS = {"rollout": "generate", "reference": "get_ref_per_token_logps", "update": "update_actor"}
+
+
+def place_on_mesh(model: nnx.Module, mesh: jax.sharding.Mesh) -> None:
+    """Put every parameter of `model` on `mesh`, in place, as its partition annotations ask."""
+    state = nnx.state(model)
+    shardings = jax.tree.map(
+        lambda spec: jax.sharding.NamedSharding(mesh, spec), nnx.get_partition_spec(state),
+        is_leaf=lambda leaf: isinstance(leaf, jax.sharding.PartitionSpec),
+    )
+    nnx.update(model, jax.device_put(state, shardings))
 
 
 class GrpoSession:
@@ -77,6 +93,8 @@ class GrpoSession:
         )
         self.cluster.with_external_metrics_logger(self._on_tunix_metrics)
         self._wrap_rollout_with_fresh_keys()
+        self._part_seconds = {part: 0.0 for part in TIMED_PARTS}
+        self._time_step_parts()
         self.learner = GRPOLearner(
             rl_cluster=self.cluster,
             algo_config=GRPOConfig(num_generations=training.generations_per_prompt, beta=training.beta),
@@ -86,8 +104,17 @@ class GrpoSession:
     # ------------------------------------------------------------------ model
 
     def _build_actor(self) -> nnx.Module:
+        """The actor: LoRA on the base, sharing the base's arrays with the reference.
+
+        RLCluster keeps a model that is already on its mesh as it is and reshards any other into new
+        arrays (`RLCluster._load_model`). A base built on one device was therefore copied twice,
+        once for the reference and once inside the actor, and Tunix warned that they "do not share
+        the same backbone". Placing the base on the mesh first, then wrapping it with LoRA, leaves one
+        copy of the base weights that both roles read (Tunix's `is_sharing_backbone` holds).
+        """
         lora = self.policy.model.lora
         base = self.bundle.base
+        place_on_mesh(base, self.bundle.mesh)
         if lora is None:
             actor = nnx.clone(base)
             return actor
@@ -118,6 +145,20 @@ class GrpoSession:
             return original(prompts, dataclasses.replace(rollout_config, seed=key), **kwargs)
 
         rollout.generate = generate
+
+    def _time_step_parts(self) -> None:
+        """Add each RLCluster call's wall time (results ready: JAX dispatches asynchronously) to its part."""
+        for part, method in TIMED_PARTS.items():
+            original = getattr(self.cluster, method)
+
+            def timed(*args, _original=original, _part=part, **kwargs):
+                started = time.perf_counter()
+                result = jax.block_until_ready(_original(*args, **kwargs))
+                with self._figures_lock:
+                    self._part_seconds[_part] += time.perf_counter() - started
+                return result
+
+            setattr(self.cluster, method, timed)
 
     def set_batch_number(self, number: int) -> None:
         """Called by the stream just before it yields batch `number` (1-based)."""
@@ -151,6 +192,7 @@ class GrpoSession:
         """Tunix's latest figures: rewards, completion lengths, and the actor's loss and KL."""
         with self._figures_lock:
             figures = dict(self._tunix_figures)
+            figures.update({f"seconds_total_{part}": round(value, 3) for part, value in self._part_seconds.items()})
         logger = self.cluster.actor_trainer.metrics_logger
         for name in ("loss", "kl", "perplexity"):
             for prefix in ("actor", "global"):

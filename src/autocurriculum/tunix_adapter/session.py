@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import jax
@@ -93,7 +93,7 @@ class GrpoSession:
         )
         self.cluster.with_external_metrics_logger(self._on_tunix_metrics)
         self._wrap_rollout_with_fresh_keys()
-        self._part_seconds = {part: 0.0 for part in TIMED_PARTS}
+        self._part_seconds = dict.fromkeys(TIMED_PARTS, 0.0)
         self._time_step_parts()
         self.learner = GRPOLearner(
             rl_cluster=self.cluster,

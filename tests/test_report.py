@@ -159,3 +159,14 @@ def test_the_daemon_samples_completions_per_phase_and_refreshes_the_report(tmp_p
     assert "curriculum complete" in page
     for transition in result.transitions:
         assert f'data-step="{transition["step"]}"' in page
+
+
+def test_a_nan_reward_is_sampled_as_text_and_the_file_stays_json(tmp_path: Path) -> None:
+    """A NaN reward (the reliability suite injects one for 100 steps) must not break completions.json."""
+    samples = completion_samples.CompletionSamples()
+    batch = RecordBatch(["math"], [True], [True], [False], [7], [False], [True], [False], [False], [0],
+                        {"light_length_penalty": [float("nan")], "strict_format_gate": [0.5]})
+    samples.take(1, "behaviour", "", ["q"], ["<reasoning>r</reasoning><answer>1</answer>"], batch)
+    samples.save(tmp_path)
+    row = completion_samples.read(tmp_path)["behaviour"][0]
+    assert row["rewards"] == {"light_length_penalty": "nan", "strict_format_gate": 0.5}

@@ -13,6 +13,7 @@ Pure: no Tunix, no JAX; the daemon hands in texts and the step's records.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import deque
 from collections.abc import Sequence
@@ -66,7 +67,9 @@ class CompletionSamples:
                 "rambling": record.rambling,
                 "empty": empty,
                 "length_tokens": record.length_tokens,
-                "rewards": {name: round(value, 4) for name, value in record.rewards.items()},
+                # JSON has no NaN: a non-finite reward (an alert of its own) is kept as its name, "nan"
+                "rewards": {name: round(value, 4) if math.isfinite(value) else str(value)
+                            for name, value in record.rewards.items()},
             })
 
     def to_json(self) -> dict[str, object]:

@@ -15,7 +15,6 @@ together and consistently (resume.py).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -264,9 +263,12 @@ class Daemon:
         runlog.append_line(self.run_dir / runlog.METRICS_LOG, record)
         sample = self.observations.take_sample()
         if sample is not None:  # a few texts for a person to read (report.py); a view, never a reason to stop
-            self.samples.take(self.step, before.phase, before.part, *sample)
-            with contextlib.suppress(OSError):  # a full disk loses the sample, not the run
+            try:
+                self.samples.take(self.step, before.phase, before.part, *sample)
                 self.samples.save(self.run_dir)
+            except (OSError, ValueError) as error:  # a full disk loses the sample, not the run
+                self.log.warning(logs.ALERT, alert="completion_sample_failed", step=self.step,
+                                 error=f"{type(error).__name__}: {error}")
         if decision.action.kind is not controller.ActionKind.NONE:
             transition = transition_record(self.step, decision, before, after)
             runlog.append_line(self.run_dir / runlog.TRANSITIONS_LOG, transition)

@@ -52,6 +52,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,7 @@ class Window:
     """
 
     size: int
-    ring: np.ndarray = field(default=None)  # type: ignore[assignment]
+    ring: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None: __post_init__ makes an empty ring
     head: int = 0
     count: int = 0
     dropped: int = 0
@@ -203,15 +204,18 @@ class Window:
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Window:
         """Rebuild a window exactly, running sums included (JSON keeps every bit of a float)."""
-        size = int(data["size"])  # type: ignore[call-overload]
-        values = [float(v) for v in data["values"]]  # type: ignore[union-attr]
+        # Each field goes through int()/float() exactly as before; reading the record as Any keeps that
+        # (json_values' stricter readers would also refuse booleans and strings that int()/float() accept).
+        record: Mapping[str, Any] = data
+        size = int(record["size"])
+        values = [float(v) for v in record["values"]]
         if len(values) > size:
             raise ValueError(f"window of size {size} holds {len(values)} values")
         ring = np.zeros(size, dtype=np.float64)
         ring[: len(values)] = values
-        total, total_sq, total_xy = (float(s) for s in data["sums"])  # type: ignore[union-attr]
-        return cls(size, _frozen(ring), 0, len(values), int(data["dropped"]), total, total_sq, total_xy,  # type: ignore[call-overload]
-                   int(data["mk_s"]), int(data["since_exact"]))  # type: ignore[call-overload]
+        total, total_sq, total_xy = (float(s) for s in record["sums"])
+        return cls(size, _frozen(ring), 0, len(values), int(record["dropped"]), total, total_sq, total_xy,
+                   int(record["mk_s"]), int(record["since_exact"]))
 
 
 def _sums(values: np.ndarray) -> tuple[float, float, float]:
@@ -250,7 +254,7 @@ def critical_z(alpha: float) -> float:
 # statistics from a window's running sums when the test covers the whole window.
 
 
-def patience_statistic(values: Sequence[float], patience: int) -> float:
+def patience_statistic(values: Sequence[float] | np.ndarray, patience: int) -> float:
     """How far the last `patience` values went beyond the extremes of the values before them.
 
     The largest of (newest max - earlier max) and (earlier min - newest min), so a rise and a fall
@@ -334,7 +338,8 @@ def autocorrelations(values: np.ndarray) -> np.ndarray:
     covariance = np.fft.irfft(spectrum.real ** 2 + spectrum.imag ** 2)[:n]
     if covariance[0] <= 0.0:
         return np.zeros(n - 1)
-    return covariance[1:] / covariance[0]
+    correlations: np.ndarray = covariance[1:] / covariance[0]
+    return correlations
 
 
 @lru_cache(maxsize=16)
@@ -439,7 +444,7 @@ def coefficient_of_variation(n: int, total: float, total_sq: float) -> float:
     return math.sqrt(max(total_sq / n - mean * mean, 0.0)) / mean
 
 
-def stable_level_test(values: Sequence[float], max_cv: float) -> tuple[float, bool]:
+def stable_level_test(values: Sequence[float] | np.ndarray, max_cv: float) -> tuple[float, bool]:
     y = np.asarray(values, dtype=np.float64)
     cv = coefficient_of_variation(len(y), math.fsum(y.tolist()), math.fsum((y * y).tolist()))
     return cv, bool(cv <= max_cv)

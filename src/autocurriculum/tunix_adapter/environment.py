@@ -12,6 +12,10 @@ and forcing the CPU would silently waste a user's TPU or GPU. JAX takes the best
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import jax
 
 
 def configure_jax(cache_dir: Path | None) -> None:
@@ -25,7 +29,7 @@ def configure_jax(cache_dir: Path | None) -> None:
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def make_mesh(fsdp: int, tp: int):  # -> jax.sharding.Mesh
+def make_mesh(fsdp: int, tp: int) -> jax.sharding.Mesh:
     """A ('fsdp', 'tp') mesh over the first fsdp*tp devices.
 
     `jax.make_mesh` in jax 0.10 builds Explicit axes and Tunix's sampler then fails with a

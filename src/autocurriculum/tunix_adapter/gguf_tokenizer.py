@@ -19,46 +19,59 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, SupportsInt, cast
 
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2 as model_pb2
 
 from autocurriculum.tunix_adapter.gguf_weights import GgufError, field_value, open_gguf
 
+if TYPE_CHECKING:
+    from gguf import GGUFReader
+
+# protobuf builds the module's classes at import time, so a type checker sees none of them
+_model_pb2: Any = model_pb2
+
 WHITESPACE_MARK = "\u2581"  # SentencePiece's visible space
 _SPECIAL_IDS = {"bos": "bos_token_id", "eos": "eos_token_id", "unk": "unknown_token_id", "pad": "padding_token_id"}
 _GGUF_TYPE = {1: "NORMAL", 2: "UNKNOWN", 3: "CONTROL", 4: "USER_DEFINED", 5: "UNUSED", 6: "BYTE"}
 
 
-def special_ids(reader) -> dict[str, int]:
+class SerializableProto(Protocol):
+    """What is done with the built sentencepiece ModelProto: it is written out as bytes."""
+
+    def SerializeToString(self) -> bytes: ...
+
+
+def special_ids(reader: GGUFReader) -> dict[str, int]:
     """pad, eos, bos, unk ids as the file states them."""
     ids: dict[str, int] = {}
     for name, key in _SPECIAL_IDS.items():
         value = field_value(reader, f"tokenizer.ggml.{key}")
         if value is None:
             raise GgufError(f"model.weights: the GGUF file has no tokenizer.ggml.{key}")
-        ids[name] = int(value)
+        ids[name] = int(cast(SupportsInt, value))
     return ids
 
 
-def sentencepiece_proto_from_gguf(reader, source: str) -> model_pb2.ModelProto:
+def sentencepiece_proto_from_gguf(reader: GGUFReader, source: str) -> SerializableProto:
     kind = field_value(reader, "tokenizer.ggml.model")
     if kind != "llama":
         raise GgufError(
             f"model.weights: {source!r} has tokenizer.ggml.model = {kind!r}; only SentencePiece ('llama') "
             "vocabularies can be rebuilt: give model.tokenizer instead"
         )
-    pieces = field_value(reader, "tokenizer.ggml.tokens")
-    scores = field_value(reader, "tokenizer.ggml.scores")
-    types = field_value(reader, "tokenizer.ggml.token_type")
+    pieces = cast("list[str] | None", field_value(reader, "tokenizer.ggml.tokens"))
+    scores = cast("list[float]", field_value(reader, "tokenizer.ggml.scores"))
+    types = cast("list[int]", field_value(reader, "tokenizer.ggml.token_type"))
     if not pieces or len(pieces) != len(scores) or len(pieces) != len(types):
         raise GgufError(f"model.weights: {source!r} has no complete tokenizer.ggml.tokens/scores/token_type")
     ids = special_ids(reader)
     add_space_prefix = field_value(reader, "tokenizer.ggml.add_space_prefix")
 
-    proto = model_pb2.ModelProto()
+    proto = _model_pb2.ModelProto()
     trainer = proto.trainer_spec
-    trainer.model_type = model_pb2.TrainerSpec.BPE
+    trainer.model_type = _model_pb2.TrainerSpec.BPE
     trainer.vocab_size = len(pieces)
     trainer.byte_fallback = True
     trainer.split_digits = True
@@ -73,7 +86,7 @@ def sentencepiece_proto_from_gguf(reader, source: str) -> model_pb2.ModelProto:
     normalizer.escape_whitespaces = True
 
     kept_control = {ids["bos"], ids["eos"], ids["pad"]}
-    piece_type = model_pb2.ModelProto.SentencePiece.Type
+    piece_type = _model_pb2.ModelProto.SentencePiece.Type
     for index, (text, score, gguf_type) in enumerate(zip(pieces, scores, types)):
         name = _GGUF_TYPE.get(int(gguf_type))
         if name is None:
@@ -88,7 +101,8 @@ def sentencepiece_proto_from_gguf(reader, source: str) -> model_pb2.ModelProto:
         piece.piece = text
         piece.type = getattr(piece_type, name)
         piece.score = float(score) if name == "NORMAL" else 0.0
-    return proto
+    built: SerializableProto = proto
+    return built
 
 
 def gguf_tokenizer_path(gguf_path: Path, cache_dir: Path) -> Path:

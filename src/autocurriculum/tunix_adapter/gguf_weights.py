@@ -18,11 +18,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, SupportsInt, cast
 
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from tunix.models.gemma3 import model as gemma3_model
+
+if TYPE_CHECKING:
+    from gguf import GGUFReader
 
 GGUF_ARCHITECTURE = "gemma3"
 NORM_OFFSET = 1.0  # llama.cpp stores Gemma's norm scales as (w + 1)
@@ -50,7 +54,7 @@ def assemble_packaged_gguf(package: str, cache_dir: Path) -> Path:
     return Path(module.assemble(output_path=cache_dir / "gguf" / module_name / module.MODEL_NAME))
 
 
-def open_gguf(path: Path):  # -> gguf.GGUFReader
+def open_gguf(path: Path) -> GGUFReader:
     from gguf import GGUFReader
 
     if not path.is_file():
@@ -61,12 +65,13 @@ def open_gguf(path: Path):  # -> gguf.GGUFReader
         raise GgufError(f"model.weights: {str(path)!r} is not a readable GGUF file ({error})") from error
 
 
-def field_value(reader, key: str) -> object:
+def field_value(reader: GGUFReader, key: str) -> object:
+    """The field's value (a number, a string or a list, by the field's type), None when the file lacks it."""
     field = reader.fields.get(key)
     return None if field is None else field.contents()
 
 
-def check_architecture(reader, config: gemma3_model.ModelConfig, path: Path) -> None:
+def check_architecture(reader: GGUFReader, config: gemma3_model.ModelConfig, path: Path) -> None:
     """The file's own metadata must describe the preset's architecture, or loading stops here."""
     arch = field_value(reader, "general.architecture")
     if arch != GGUF_ARCHITECTURE:
@@ -83,13 +88,13 @@ def check_architecture(reader, config: gemma3_model.ModelConfig, path: Path) -> 
     }
     for key, want in expected.items():
         got = field_value(reader, key)
-        if got is not None and int(got) != want:
+        if got is not None and int(cast(SupportsInt, got)) != want:
             raise GgufError(
                 f"model.weights: {str(path)!r} does not fit model.preset: {key} is {got}, the preset needs {want}"
             )
 
 
-def dequantized_tensors(reader) -> dict[str, np.ndarray]:
+def dequantized_tensors(reader: GGUFReader) -> dict[str, np.ndarray]:
     """Every tensor as float32 in numpy order (out, in), dequantized by the gguf package."""
     from gguf.quants import dequantize
 
@@ -132,31 +137,34 @@ def to_tunix_layout(
     }
     for index in range(config.num_layers):
         block, layer = f"blk.{index}.", ("layers", index)
-        mapped[layer + ("attn", "q_einsum", "w")] = split_heads(block + "attn_q.weight", heads)
-        mapped[layer + ("attn", "kv_einsum", "w")] = np.stack(
+        mapped[(*layer, "attn", "q_einsum", "w")] = split_heads(block + "attn_q.weight", heads)
+        mapped[(*layer, "attn", "kv_einsum", "w")] = np.stack(
             [split_heads(block + "attn_k.weight", kv_heads), split_heads(block + "attn_v.weight", kv_heads)]
         )
-        mapped[layer + ("attn", "attn_vec_einsum", "w")] = tensor(block + "attn_output.weight").T.reshape(
+        mapped[(*layer, "attn", "attn_vec_einsum", "w")] = tensor(block + "attn_output.weight").T.reshape(
             heads, head_dim, width
         )
-        mapped[layer + ("attn", "_query_norm", "scale")] = norm(block + "attn_q_norm.weight")
-        mapped[layer + ("attn", "_key_norm", "scale")] = norm(block + "attn_k_norm.weight")
-        mapped[layer + ("mlp", "gate_proj", "kernel")] = tensor(block + "ffn_gate.weight").T
-        mapped[layer + ("mlp", "up_proj", "kernel")] = tensor(block + "ffn_up.weight").T
-        mapped[layer + ("mlp", "down_proj", "kernel")] = tensor(block + "ffn_down.weight").T
-        mapped[layer + ("pre_attention_norm", "scale")] = norm(block + "attn_norm.weight")
-        mapped[layer + ("post_attention_norm", "scale")] = norm(block + "post_attention_norm.weight")
-        mapped[layer + ("pre_ffw_norm", "scale")] = norm(block + "ffn_norm.weight")
-        mapped[layer + ("post_ffw_norm", "scale")] = norm(block + "post_ffw_norm.weight")
+        mapped[(*layer, "attn", "_query_norm", "scale")] = norm(block + "attn_q_norm.weight")
+        mapped[(*layer, "attn", "_key_norm", "scale")] = norm(block + "attn_k_norm.weight")
+        mapped[(*layer, "mlp", "gate_proj", "kernel")] = tensor(block + "ffn_gate.weight").T
+        mapped[(*layer, "mlp", "up_proj", "kernel")] = tensor(block + "ffn_up.weight").T
+        mapped[(*layer, "mlp", "down_proj", "kernel")] = tensor(block + "ffn_down.weight").T
+        mapped[(*layer, "pre_attention_norm", "scale")] = norm(block + "attn_norm.weight")
+        mapped[(*layer, "post_attention_norm", "scale")] = norm(block + "post_attention_norm.weight")
+        mapped[(*layer, "pre_ffw_norm", "scale")] = norm(block + "ffn_norm.weight")
+        mapped[(*layer, "post_ffw_norm", "scale")] = norm(block + "post_ffw_norm.weight")
     return mapped
 
 
-def _leaves(tree: Mapping, prefix: tuple = ()) -> Iterator[tuple[tuple, object]]:
+def _leaves(
+    tree: Mapping[Any, Any], prefix: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    """(path, leaf) for every leaf of a nested state dict; its leaves are whatever the state holds."""
     for key, value in tree.items():
         if isinstance(value, Mapping):
-            yield from _leaves(value, prefix + (key,))
+            yield from _leaves(value, (*prefix, key))
         else:
-            yield prefix + (key,), value
+            yield (*prefix, key), value
 
 
 def build_gemma3(
@@ -165,7 +173,7 @@ def build_gemma3(
     """A Gemma3 whose every parameter comes from `mapped`, shape-checked against the config."""
     abstract = nnx.eval_shape(lambda: gemma3_model.Gemma3(config, rngs=nnx.Rngs(params=0)))
     graphdef, state = nnx.split(abstract)
-    pure = state.to_pure_dict()
+    pure: dict[Any, Any] = state.to_pure_dict()  # keyed by names and (under "layers") layer indices
     for path, shaped in _leaves(pure):
         if path not in mapped:
             raise GgufError(f"model.weights: {source!r} gives no value for parameter {'/'.join(map(str, path))}")

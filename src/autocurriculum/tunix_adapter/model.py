@@ -19,10 +19,12 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import sentencepiece as spm
 from flax import nnx
 from tunix.models.gemma3 import model as gemma3_model
 
@@ -49,7 +51,7 @@ WEIGHT_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}  # model.dtyp
 class ModelBundle:
     """What the GRPO session needs: tokenizer, base model (also the reference), config and mesh."""
 
-    tokenizer: object  # sentencepiece.SentencePieceProcessor
+    tokenizer: spm.SentencePieceProcessor
     base: gemma3_model.Gemma3
     config: gemma3_model.ModelConfig
     mesh: jax.sharding.Mesh
@@ -101,7 +103,9 @@ def save_params(model: nnx.Module, path: Path) -> None:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
-        np.savez(handle, **{key.replace("/", "__"): value for key, value in flat.items()})
+        # Any: numpy's stub lets a ** mapping's values reach savez's `allow_pickle: bool` as well
+        arrays: dict[str, Any] = {key.replace("/", "__"): value for key, value in flat.items()}
+        np.savez(handle, **arrays)
         handle.flush()
         os.fsync(handle.fileno())
     Path(handle.name).replace(path)
@@ -151,7 +155,15 @@ def with_stop_pieces(bundle: ModelBundle, pieces: Sequence[str]) -> ModelBundle:
     return dataclasses.replace(bundle, eos_ids=tuple(stop_ids))
 
 
-def _tiny_bundle(policy, base_dir, mesh, corpus, corpus_recipe, warm_examples, log) -> ModelBundle:
+def _tiny_bundle(
+    policy: Policy,
+    base_dir: Path,
+    mesh: jax.sharding.Mesh,
+    corpus: Callable[[], Sequence[str]],
+    corpus_recipe: object,
+    warm_examples: Callable[[int], Iterator[Sequence[Example]]],
+    log: Callable[..., None],
+) -> ModelBundle:
     spec = policy.model
     key = tiny_recipe_key(policy, corpus_recipe)
     cache = _expand(spec.cache_dir, base_dir) / f"tiny-{key}"
@@ -188,7 +200,7 @@ def _tiny_bundle(policy, base_dir, mesh, corpus, corpus_recipe, warm_examples, l
     return ModelBundle(tokenizer, base, config, mesh, (tokenizer.eos_id(),), key)
 
 
-def _pretrained_bundle(spec: ModelSpec, base_dir: Path, mesh) -> ModelBundle:
+def _pretrained_bundle(spec: ModelSpec, base_dir: Path, mesh: jax.sharding.Mesh) -> ModelBundle:
     """A pretrained Gemma3: Orbax, safetensors or GGUF weights, and its SentencePiece tokenizer.
 
     The tokenizer is the user's `model.tokenizer` when given; a GGUF file also carries its own
@@ -249,7 +261,9 @@ def resolve_weights_format(weights: Path, weights_format: str) -> str:
     return kind
 
 
-def load_pretrained(config: gemma3_model.ModelConfig, weights: Path, weights_format: str, mesh) -> gemma3_model.Gemma3:
+def load_pretrained(
+    config: gemma3_model.ModelConfig, weights: Path, weights_format: str, mesh: jax.sharding.Mesh
+) -> gemma3_model.Gemma3:
     """Load Orbax or safetensors Gemma3 weights with Tunix's own loaders; errors name `model.weights`.
 
     Tunix's Orbax loader accepts arrays of any shape (weights of another model size load silently

@@ -23,8 +23,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -34,8 +35,8 @@ import qwix
 from flax import nnx
 from tunix.generate.tokenizer_adapter import TokenizerAdapter
 from tunix.rl.grpo.grpo_learner import GRPOConfig, GRPOLearner
-from tunix.rl.rl_cluster import ClusterConfig, RLCluster, RLTrainingConfig, Role
-from tunix.rl.rollout.base_rollout import RolloutConfig
+from tunix.rl.rl_cluster import ClusterConfig, MetricsBuffer, RLCluster, RLTrainingConfig, Role
+from tunix.rl.rollout.base_rollout import RolloutConfig, RolloutOutput
 
 from autocurriculum.policy import Policy
 from autocurriculum.trainer import Batch, RewardFn
@@ -116,19 +117,21 @@ class GrpoSession:
         base = self.bundle.base
         place_on_mesh(base, self.bundle.mesh)
         if lora is None:
-            actor = nnx.clone(base)
+            actor: nnx.Module = nnx.clone(base)
             return actor
-        return qwix.apply_lora_to_model(
+        lora_actor: nnx.Module = qwix.apply_lora_to_model(
             base,
             qwix.LoraProvider(module_path=lora.target_modules, rank=lora.rank, alpha=lora.alpha),
             rngs=nnx.Rngs(self._seed + 1),
             **base.get_model_input(),
         )
+        return lora_actor
 
     @property
     def trained_model(self) -> nnx.Module:
         """The actor the trainer updates (RLCluster may hold a copy of what it was given)."""
-        return self.cluster.actor_trainer.model
+        model: nnx.Module = self.cluster.actor_trainer.model
+        return model
 
     @property
     def trainable_filter(self) -> type:
@@ -140,7 +143,7 @@ class GrpoSession:
         rollout = self.cluster.rollout
         original = rollout.generate
 
-        def generate(prompts, rollout_config, **kwargs):
+        def generate(prompts: list[str], rollout_config: RolloutConfig, **kwargs: Any) -> RolloutOutput:
             key = jax.random.PRNGKey(self._seed * 1_000_003 + self._batch_number)
             return original(prompts, dataclasses.replace(rollout_config, seed=key), **kwargs)
 
@@ -151,7 +154,7 @@ class GrpoSession:
         for part, method in TIMED_PARTS.items():
             original = getattr(self.cluster, method)
 
-            def timed(*args, _original=original, _part=part, **kwargs):
+            def timed(*args: Any, _original: Callable[..., Any] = original, _part: str = part, **kwargs: Any) -> Any:
                 started = time.perf_counter()
                 result = jax.block_until_ready(_original(*args, **kwargs))
                 with self._figures_lock:
@@ -173,7 +176,7 @@ class GrpoSession:
     def set_reward_fns(self, reward_fns: Sequence[RewardFn]) -> None:
         self.learner.reward_manager.reward_fns = list(reward_fns)
 
-    def _on_tunix_metrics(self, buffer) -> None:
+    def _on_tunix_metrics(self, buffer: MetricsBuffer) -> None:
         figures: dict[str, float] = {}
         for name, (value, op) in buffer.metrics.items():
             try:
@@ -209,13 +212,13 @@ class GrpoSession:
         """Sample one completion per prompt from the current actor (greedy when temperature is 0)."""
         training = self.policy.training
         sampler = self.cluster.rollout._sampler  # the vanilla rollout's Sampler over the actor
-        kwargs: dict[str, object] = dict(
-            input_strings=list(prompts),
-            max_generation_steps=training.max_new_tokens,
-            max_prompt_length=training.max_prompt_tokens,
-            eos_tokens=list(self.bundle.eos_ids),
-            echo=False,
-        )
+        kwargs: dict[str, object] = {
+            "input_strings": list(prompts),
+            "max_generation_steps": training.max_new_tokens,
+            "max_prompt_length": training.max_prompt_tokens,
+            "eos_tokens": list(self.bundle.eos_ids),
+            "echo": False,
+        }
         if temperature > 0:
             kwargs.update(temperature=temperature, top_p=training.top_p, seed=jax.random.PRNGKey(seed))
         with self.cluster._get_mesh_and_logical_axis_rules_cm(Role.ROLLOUT):

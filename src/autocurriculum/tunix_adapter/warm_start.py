@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -22,12 +23,15 @@ from flax import nnx
 
 from autocurriculum.policy import WarmStartSpec
 
+if TYPE_CHECKING:
+    import sentencepiece as spm
+
 Example = tuple[str, str]  # (prompt, target)
 
 
 def warm_start(
     model: nnx.Module,
-    tokenizer,  # sentencepiece.SentencePieceProcessor
+    tokenizer: spm.SentencePieceProcessor,
     batches: Iterator[Sequence[Example]],
     spec: WarmStartSpec,
     max_sequence_length: int,
@@ -60,6 +64,7 @@ def warm_start(
 
     @nnx.jit
     def train_step(model: nnx.Module, optimizer: nnx.Optimizer, tokens: jax.Array, weights: jax.Array) -> jax.Array:
+        loss: jax.Array
         loss, grads = nnx.value_and_grad(loss_fn)(model, tokens, weights)
         optimizer.update(model, grads)
         return loss
@@ -68,7 +73,7 @@ def warm_start(
         tokens = np.zeros((spec.batch_size, length), np.int32)
         weights = np.zeros((spec.batch_size, length), np.float32)
         for row, (prompt, target) in enumerate(batch[: spec.batch_size]):
-            prompt_ids = [bos] + tokenizer.encode(prompt)
+            prompt_ids = [bos, *tokenizer.encode(prompt)]
             sequence = (prompt_ids + tokenizer.encode(target) + [eos])[:length]
             tokens[row, : len(sequence)] = sequence
             # predict the target tokens and EOS: position i predicts token i + 1

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autocurriculum.plateau import (
-    Window,
+from autocurriculum.plateau import Window, run_test, values_needed
+from autocurriculum.plateau_statistics import (
     critical_z,
     hac_slope,
     hamed_rao_factor,
@@ -21,11 +21,9 @@ from autocurriculum.plateau import (
     mann_kendall_test,
     mann_kendall_z,
     patience_test,
-    run_test,
     slope_tost_test,
     stable_level_test,
     trend_test,
-    values_needed,
 )
 from autocurriculum.policy import PlateauSpec, PlateauTest
 

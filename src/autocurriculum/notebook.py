@@ -98,13 +98,13 @@ def run(policy: Policy | str | Path, *, run_dir: str | Path | None = None, overr
 
 
 def plot(run_dir: str | Path) -> dict[str, Any]:
-    """The run report's figures (report.figures), shown as images when a notebook cell returns one.
+    """The run report's figures (report_charts.figures), shown as images when a notebook cell returns one.
 
     The report draws on Figure objects outside pyplot (no global figure registry), and IPython only
     knows how to show a Figure once pyplot's inline backend has been activated; when no image
     formatter for Figures is registered yet, a PNG one is (what `%matplotlib inline` would do).
     """
-    from autocurriculum.report import figures
+    from autocurriculum.report_charts import figures
 
     drawn = figures(Path(run_dir))
     _show_figures_inline()

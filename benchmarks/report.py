@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from autocurriculum import completion_samples, report, runlog  # noqa: E402
 from autocurriculum.observation import RecordBatch  # noqa: E402
 from autocurriculum.policy import expand_plan, load  # noqa: E402
-from tests.synthetic_run import synthetic_run  # noqa: E402
+from tests.synthetic_run import synthetic_run, transition_line  # noqa: E402
 
 ANCHOR_BYTES = 2_000_000
 ANCHOR_SECONDS = 1.0
@@ -55,13 +55,9 @@ def synthetic_run_dir(directory: Path, steps: int) -> Path:
     previous = 0
     for record in records:
         runlog.append_line(directory / runlog.METRICS_LOG, record)
-        decision = record["decision"]
-        if decision["action"] != "none":
-            runlog.append_line(directory / runlog.TRANSITIONS_LOG, {
-                "step": record["step"], "action": decision["action"], "factor": decision["factor"],
-                "from_step": decision["from_step"], "to_step": decision["to_step"],
-                "from_phase": plan[previous].label, "to_phase": plan[record["plan_step"]].label,
-                "reason": decision["reason"]})
+        transition = transition_line(record, plan, previous)
+        if transition is not None:
+            runlog.append_line(directory / runlog.TRANSITIONS_LOG, transition)
         if record["eval"]:
             runlog.append_line(directory / runlog.EVAL_LOG, {"step": record["step"], "items": 96,
                                                              "greedy": record["eval"], "sampled": record["eval"]})

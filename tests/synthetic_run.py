@@ -123,3 +123,20 @@ def full_tour(policy: Policy, plan: Plan, steps: int = 400) -> list[dict[str, ob
         return 0.3 if 36 <= number < 70 else min(0.99, 0.5 + number / 60)
 
     return synthetic_run(policy, plan, steps, requests=requests, nan_at=(15,), skill=skill)
+
+
+def transition_line(record: Mapping[str, object], plan: Plan, previous_plan_step: int) -> dict[str, object] | None:
+    """The transitions.jsonl line the daemon writes for a metrics-log record, or None when it decided nothing.
+
+    The same fields as daemon.reporting.transition_record, rebuilt from the record's stored decision.
+    """
+    decision = record["decision"]
+    assert isinstance(decision, Mapping)
+    if decision["action"] == "none":
+        return None
+    return {
+        "step": record["step"], "action": decision["action"], "factor": decision["factor"],
+        "from_step": decision["from_step"], "to_step": decision["to_step"],
+        "from_phase": plan[previous_plan_step].label, "to_phase": plan[int(record["plan_step"])].label,
+        "reason": decision["reason"],
+    }

@@ -21,7 +21,7 @@ from autocurriculum.observation import CompletionRecord, RecordBatch
 from autocurriculum.policy import expand_plan, load
 
 from .conftest import REPO
-from .synthetic_run import full_tour
+from .synthetic_run import full_tour, transition_line
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +34,9 @@ def tour_dir(tmp_path_factory) -> Path:
     previous = 0
     for record in full_tour(policy, plan):
         runlog.append_line(run_dir / runlog.METRICS_LOG, record)
-        decision = record["decision"]
-        if decision["action"] != "none":
-            runlog.append_line(run_dir / runlog.TRANSITIONS_LOG, {
-                "step": record["step"], "action": decision["action"], "factor": decision["factor"],
-                "from_step": decision["from_step"], "to_step": decision["to_step"],
-                "from_phase": plan[previous].label, "to_phase": plan[record["plan_step"]].label,
-                "reason": decision["reason"],
-            })
+        transition = transition_line(record, plan, previous)
+        if transition is not None:
+            runlog.append_line(run_dir / runlog.TRANSITIONS_LOG, transition)
         previous = record["plan_step"]
     return run_dir
 

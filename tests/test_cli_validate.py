@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from autocurriculum.cli import SUBCOMMANDS, main
-from autocurriculum.exits import EX_CONFIG
+from autocurriculum.exits import EX_CONFIG, EX_NOINPUT
 
 from .bad_policies.cases import BASE, CASES, BadCase
 from .conftest import REPO
@@ -65,8 +65,8 @@ def test_set_overrides_reach_validation_and_name_the_path(tmp_path: Path, capsys
     assert "budget:  7 steps, then advance" in capsys.readouterr().out
 
 
-def test_missing_policy_file_exits_78(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", str(tmp_path / "nope.toml")]) == EX_CONFIG
+def test_missing_policy_file_exits_66(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "nope.toml")]) == EX_NOINPUT
     assert f"{tmp_path / 'nope.toml'}: <file>: cannot read policy" in capsys.readouterr().err
 
 

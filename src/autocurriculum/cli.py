@@ -3,7 +3,8 @@
 The CLI only routes: each subcommand's work lives in the module that owns it, imported lazily
 inside the handler, so `validate` never imports JAX or Tunix and answers in a fraction of a second.
 A bad policy exits 78 (EX_CONFIG) with one line naming the file, the dotted TOML path and the bad
-value, like `nginx -t`. Every exit code is in `autocurriculum.exits`.
+value, like `nginx -t`; a policy file that is not there exits 66 (EX_NOINPUT). Every exit code is in
+`autocurriculum.exits`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from autocurriculum.exits import EX_CONFIG, EX_OK
+from autocurriculum.exits import EX_OK
 
 SUBCOMMANDS = ("run", "validate", "status", "ctl", "replay", "eval", "report")
 
@@ -88,7 +89,7 @@ def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
     _add_set_argument(p)
 
-    p = add("validate", "check a policy and print its single-factor plan (exit 0 and 'policy OK', or 78 on any error)",
+    p = add("validate", "check a policy and print its single-factor plan (exit 0 and 'policy OK'; 78 on any error, 66 if the file is missing)",
             ["autocurriculum validate policies/default.toml",
              "autocurriculum validate policies/default.toml --set model.weights=/models/gemma3-1b-it"],
             cmd_validate)
@@ -135,7 +136,7 @@ def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from autocurriculum.policy import PolicyError  # pure and light: no JAX, no Tunix
+    from autocurriculum.policy import PolicyError, policy_exit_code  # pure and light: no JAX, no Tunix
 
     arguments = list(sys.argv[1:] if argv is None else argv)
     subcommand = next((a for a in arguments if not a.startswith("-")), None)
@@ -145,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except PolicyError as error:
         print(f"autocurriculum: {error}", file=sys.stderr)
-        return EX_CONFIG
+        return policy_exit_code(error)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Every exit code the command line returns, in one table.
+"""Every exit code the command line returns, in one table, and the kinds of bad input that carry them.
 
 Why one table: a script (systemd's `RestartPreventExitStatus=`, a notebook cell, CI) acts on these
 numbers, so each must mean one thing everywhere. Failures use the BSD sysexits.h codes (64-78).
@@ -8,7 +8,7 @@ numbers, so each must mean one thing everywhere. Failures use the BSD sysexits.h
 
 from __future__ import annotations
 
-from typing import Final
+from typing import ClassVar, Final
 
 EX_OK: Final = 0
 
@@ -27,3 +27,36 @@ EX_SOFTWARE: Final = 70  # an internal error: a step boundary failed, a subcomma
 EX_IOERR: Final = 74  # the final checkpoint could not be written (a full disk)
 EX_TEMPFAIL: Final = 75  # the run directory is held by another daemon: try again later
 EX_CONFIG: Final = 78  # a bad policy or setting (also a metrics port in use)
+
+
+class RefusedInput(Exception):
+    """Input a run cannot use; its message is one line naming the file, the TOML path or field, and the value.
+
+    Why kinds: a setting only checkable once the run is built (the mesh against the devices JAX sees,
+    a stop piece against the tokenizer) is still configuration and exits 78 like a bad policy; a file
+    that is not there exits 66; a file that is there but malformed exits 65. An operator's script can
+    then tell "fix the policy" from "mount the data" from "repair the data" by the code alone.
+    """
+
+    exit_code: ClassVar[int] = EX_DATAERR
+
+
+class BadSetting(RefusedInput, ValueError):
+    """A policy value that fails only when the run is built (exits 78, as a bad policy does)."""
+
+    exit_code: ClassVar[int] = EX_CONFIG
+
+
+class MissingInput(RefusedInput, FileNotFoundError):
+    """A file or package the policy names is not there (exits 66)."""
+
+    exit_code: ClassVar[int] = EX_NOINPUT
+
+
+def refusal_exit_code(error: BaseException) -> int:
+    """The exit code of a refused input: its kind's, else 66 for a missing file and 65 for bad data."""
+    if isinstance(error, RefusedInput):
+        return error.exit_code
+    if isinstance(error, FileNotFoundError | PermissionError | IsADirectoryError):
+        return EX_NOINPUT
+    return EX_DATAERR

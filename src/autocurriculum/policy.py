@@ -18,6 +18,7 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
+from autocurriculum.exits import EX_CONFIG, EX_NOINPUT
 from autocurriculum.phase_sections import WEIGHT_TOLERANCE
 from autocurriculum.plan import ExitGate, Factor, Plan, PlanStep, describe_plan, expand_plan
 from autocurriculum.policy_sections import parse_table
@@ -87,6 +88,7 @@ __all__ = [
     "PlateauTest",
     "Policy",
     "PolicyError",
+    "PolicyFileMissing",
     "RewardSet",
     "RewardSpec",
     "RunSpec",
@@ -102,6 +104,7 @@ __all__ = [
     "load",
     "parse",
     "parse_table",
+    "policy_exit_code",
     "same_reward_set",
 ]
 
@@ -115,13 +118,22 @@ def parse(text: str, file: str, overrides: Sequence[str] = ()) -> Policy:
     return parse_table(data, file)
 
 
+class PolicyFileMissing(PolicyError):
+    """The policy file is not there or cannot be read: a missing input (exit 66), not a bad policy (78)."""
+
+
+def policy_exit_code(error: PolicyError) -> int:
+    """66 for a policy file that cannot be read, 78 for a policy that cannot run (exits.py)."""
+    return EX_NOINPUT if isinstance(error, PolicyFileMissing) else EX_CONFIG
+
+
 def load(path: Path | str, overrides: Sequence[str] = ()) -> Policy:
-    """Read and parse a policy file; an unreadable file is a PolicyError too."""
+    """Read and parse a policy file; an unreadable file is a PolicyFileMissing, a bad one a PolicyError."""
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
-        raise PolicyError(file, "<file>", file, f"cannot read policy: {error.strerror or error}") from None
+        raise PolicyFileMissing(file, "<file>", file, f"cannot read policy: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise PolicyError(file, "<file>", file, f"not UTF-8 text ({error.reason})") from None
     return parse(text, file, overrides)

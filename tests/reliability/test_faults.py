@@ -156,7 +156,8 @@ def test_bad_data_files_exit_65_with_a_clear_message(tmp_path: Path, content: st
     result = subprocess.run([sys.executable, "-m", "autocurriculum", "run", str(policy), "--run-dir", str(tmp_path / "run")],
                             capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 65, result.stdout[-1500:] + result.stderr[-1500:]
-    assert expected in result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("autocurriculum: ") and expected in last
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -170,7 +171,7 @@ def test_a_taken_metrics_port_is_refused_before_training(tmp_path: Path) -> None
                                  str(tmp_path / "run"), "--set", f"metrics.port={port}"],
                                 capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 78
-    assert f"metrics.port: 127.0.0.1:{port} is already in use" in result.stdout
+    assert f"metrics.port: 127.0.0.1:{port} is already in use" in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
     assert time.monotonic() - started < 60
 

@@ -16,13 +16,13 @@ Two ways in: `run_daemon(policy, run_dir, options)` in-process (a notebook, a te
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autocurriculum.daemon.runner import Daemon
-from autocurriculum.exits import EX_CONFIG
-from autocurriculum.policy import Policy, PolicyError, load
+from autocurriculum.policy import Policy, PolicyError, load, policy_exit_code
 from autocurriculum.wiring import TrainerBackend
 
 __all__ = ["Daemon", "RunOptions", "RunResult", "cmd_run", "run_daemon"]
@@ -68,8 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         policy = load(Path(args.policy), overrides=overrides)
     except PolicyError as error:
-        print(f"autocurriculum: {error}", flush=True)
-        return EX_CONFIG
+        print(f"autocurriculum: {error}", file=sys.stderr, flush=True)
+        return policy_exit_code(error)
     run_dir = Path(args.run_dir) if getattr(args, "run_dir", None) else Path(policy.run.run_dir)
     options = RunOptions(resume=bool(getattr(args, "resume", False)), overrides=overrides, handle_signals=True)
     return run_daemon(policy, run_dir, options).exit_code

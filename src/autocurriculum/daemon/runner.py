@@ -16,6 +16,7 @@ together and consistently (resume.py).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -28,8 +29,16 @@ from autocurriculum.completion_samples import COMPLETIONS_FILE, CompletionSample
 from autocurriculum.daemon import lifecycle, resume
 from autocurriculum.daemon.boundary import StepObservations, apply_action
 from autocurriculum.daemon.reporting import progress_line, summary_lines, transition_record, write_status
-from autocurriculum.data import DataError, to_tunix_batch
-from autocurriculum.exits import EX_CONFIG, EX_DATAERR, EX_IOERR, EX_OK, EX_SOFTWARE, EX_TEMPFAIL
+from autocurriculum.data import to_tunix_batch
+from autocurriculum.exits import (
+    EX_CONFIG,
+    EX_IOERR,
+    EX_OK,
+    EX_SOFTWARE,
+    EX_TEMPFAIL,
+    RefusedInput,
+    refusal_exit_code,
+)
 from autocurriculum.observation import StepObservation, summarize
 from autocurriculum.policy import Plan, Policy, expand_plan
 from autocurriculum.trainer import Batch
@@ -82,7 +91,7 @@ class Daemon:
             pidfile = control.acquire_pidfile(self.run_dir, woken_by_signal=handle_signals)
         except control.AlreadyRunning as error:
             self.log.error(logs.RUN_REFUSED, run_dir=str(self.run_dir), reason=str(error))
-            print(f"autocurriculum: {error}", flush=True)
+            print(f"autocurriculum: {error}", file=sys.stderr, flush=True)
             return EX_TEMPFAIL
         lifecycle.write_run_file(self.run_dir, self.policy.file, self.overrides)
         try:
@@ -107,7 +116,7 @@ class Daemon:
                 server = exporter.serve(self.registry, self.policy.metrics.bind, self.policy.metrics.port)
             except (exporter.PortInUse, exporter.MetricsServerError) as error:
                 self.log.error(logs.RUN_REFUSED, reason=str(error))
-                print(f"autocurriculum: {error}", flush=True)
+                print(f"autocurriculum: {self.policy.file}: {error}", file=sys.stderr, flush=True)
                 return EX_CONFIG
         try:
             if handle_signals:
@@ -117,10 +126,8 @@ class Daemon:
                           plan_steps=len(self.plan), pid=os.getpid())
             try:
                 self._build()
-            except (DataError, FileNotFoundError, ValueError) as error:
-                self.log.error(logs.RUN_REFUSED, reason=str(error))
-                print(f"autocurriculum: {error}", flush=True)
-                return EX_DATAERR
+            except (RefusedInput, FileNotFoundError, ValueError) as error:
+                return self._refuse(error)
             code = self._train()
             for line in summary_lines(self.step, self.plan, self.state.plan_step, self.done, self.phase_steps,
                                       self.transitions):
@@ -129,6 +136,20 @@ class Daemon:
         finally:
             if server is not None:
                 server.shutdown()
+
+    def _refuse(self, error: BaseException) -> int:
+        """One line on stderr for input the run cannot use, and the exit code of its kind (exits.py).
+
+        A setting is named with its policy file (the message names the TOML path and the value); a
+        data file's message names that file, its line and field.
+        """
+        code = refusal_exit_code(error)
+        text = " ".join(str(error).split()) or type(error).__name__
+        if code == EX_CONFIG:
+            text = f"{self.policy.file}: {text}"
+        self.log.error(logs.RUN_REFUSED, reason=text, exit_code=code)
+        print(f"autocurriculum: {text}", file=sys.stderr, flush=True)
+        return code
 
     def _ensure_signal_handlers(self) -> None:
         if self._signals is not None:

@@ -1,4 +1,4 @@
-"""The item every source yields, the prompt it is shown as, and the one error type of the data layer.
+"""The item every source yields, the prompt it is shown as, and the error types of the data layer.
 
 The prompt carries the output contract's instruction so that every source, generated or loaded, asks
 for the same `<reasoning>...</reasoning><answer>...</answer>` shape the rewards and the parser expect.
@@ -14,6 +14,9 @@ completion right after its answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from autocurriculum.exits import EX_CONFIG, EX_NOINPUT, RefusedInput
 
 CONTRACT_INSTRUCTION = "Reply as <reasoning>...</reasoning><answer>...</answer>."
 PLAIN_TEMPLATE = "{instruction}\nQuestion: {question}\nAnswer:"
@@ -48,8 +51,20 @@ FEW_SHOT_TEMPLATE = (
 TEMPLATES = {"plain": PLAIN_TEMPLATE, "gemma_chat": GEMMA_TURN, "few_shot": FEW_SHOT_TEMPLATE}
 
 
-class DataError(ValueError):
-    """Bad data or data settings; the message names the file, line, field or policy setting."""
+class DataError(RefusedInput, ValueError):
+    """Bad data (exits 65); the message names the file, line, field or policy setting."""
+
+
+class DataSettingError(DataError):
+    """A data setting of the policy that cannot be used (an unknown kind or template): exits 78."""
+
+    exit_code: ClassVar[int] = EX_CONFIG
+
+
+class DataNotFound(DataError):
+    """A data file or hub data set the policy names is not there or cannot be read: exits 66."""
+
+    exit_code: ClassVar[int] = EX_NOINPUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +79,7 @@ class Item:
 
 def render_prompt(question: str, template: str) -> str:
     if template not in TEMPLATES:
-        raise DataError(f"training.prompt_template: unknown template {template!r} ({', '.join(TEMPLATES)})")
+        raise DataSettingError(f"training.prompt_template: unknown template {template!r} ({', '.join(TEMPLATES)})")
     return TEMPLATES[template].format(
         instruction=CONTRACT_INSTRUCTION, few_shot_instruction=FEW_SHOT_INSTRUCTION, question=question
     )

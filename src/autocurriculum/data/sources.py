@@ -27,7 +27,7 @@ from autocurriculum.data.generators import (
     code_program,
     qa_question,
 )
-from autocurriculum.data.items import DataError, Item, render_prompt
+from autocurriculum.data.items import DataError, DataNotFound, DataSettingError, Item, render_prompt
 from autocurriculum.policy import SourceSpec
 
 GENERATED_KINDS = ("arithmetic", "code", "qa")
@@ -53,7 +53,7 @@ def load_source(spec: SourceSpec, *, seed: int, base_dir: Path, template: str = 
     elif spec.kind in DATASET_KINDS:
         items = _from_dataset(spec, base_dir, template)
     else:
-        raise DataError(f"sources.{spec.name}.kind: unknown kind {spec.kind!r} "
+        raise DataSettingError(f"sources.{spec.name}.kind: unknown kind {spec.kind!r} "
                         f"({', '.join(GENERATED_KINDS + DATASET_KINDS)})")
     if not items:
         raise DataError(f"sources.{spec.name}: the source is empty")
@@ -77,7 +77,7 @@ def split_heldout(items: Sequence[Item], count: int) -> tuple[list[Item], list[I
 def _option(spec: SourceSpec, key: str, default: int) -> int:
     value = spec.options.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise DataError(f"sources.{spec.name}.options.{key}: must be a positive integer (got {value!r})")
+        raise DataSettingError(f"sources.{spec.name}.options.{key}: must be a positive integer (got {value!r})")
     return value
 
 
@@ -89,7 +89,7 @@ def heldout_count(total: int) -> int:
 def _generated(spec: SourceSpec, seed: int, template: str, cache_dir: Path | None) -> list[Item]:
     count = _option(spec, "count", 2000)
     if count <= heldout_count(count):
-        raise DataError(f"sources.{spec.name}.options.count: {count} items leave none for training after "
+        raise DataSettingError(f"sources.{spec.name}.options.count: {count} items leave none for training after "
                         f"holding out {heldout_count(count)} (use more than {heldout_count(count)})")
     # the generator seed does not depend on the split, so train and test are disjoint parts of one list
     rnd = random.Random(f"{spec.kind}:{seed}:{count}")
@@ -117,7 +117,7 @@ def _generated(spec: SourceSpec, seed: int, template: str, cache_dir: Path | Non
         return train
     if spec.split == "test":
         return test
-    raise DataError(f"sources.{spec.name}.split: {spec.split!r} is neither 'train' nor 'test'")
+    raise DataSettingError(f"sources.{spec.name}.split: {spec.split!r} is neither 'train' nor 'test'")
 
 
 # ---------------------------------------------------------------- datasets
@@ -128,7 +128,7 @@ def _local_file(spec: SourceSpec, base_dir: Path) -> Path:
     path = path if path.is_absolute() else base_dir / path
     file = path / f"{spec.split}.jsonl" if path.is_dir() else path
     if not file.is_file():
-        raise DataError(f"sources.{spec.name}.path: no file {str(file)!r}")
+        raise DataNotFound(f"sources.{spec.name}.path: no file {str(file)!r}")
     return file
 
 
@@ -148,7 +148,7 @@ def _check_jsonl(path: Path, source: str) -> None:
                     raise DataError(f"{path}:{number}: a JSON line must be an object, not {type(row).__name__}")
                 rows += 1
     except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read ({error})") from None
+        raise DataNotFound(f"{path}: cannot read ({error})") from None
     if rows == 0:
         raise DataError(f"{path}: no items (sources.{source} is empty)")
 
@@ -177,15 +177,15 @@ def _read_with_datasets(spec: SourceSpec, base_dir: Path) -> tuple[Any, str]:
         _check_jsonl(file, spec.name)
         return datasets.load_dataset("json", data_files=str(file), split="train"), str(file)
     if not spec.hub_name:
-        raise DataError(f"sources.{spec.name}.path: empty, and no hub_name either; point path at local "
+        raise DataSettingError(f"sources.{spec.name}.path: empty, and no hub_name either; point path at local "
                         f"{spec.split}.jsonl files")
     if not hub_reachable():
-        raise DataError(f"sources.{spec.name}.path: empty and the hub is unreachable (offline); point path at "
+        raise DataNotFound(f"sources.{spec.name}.path: empty and the hub is unreachable (offline); point path at "
                         f"local {spec.split}.jsonl files")
     try:
         table = datasets.load_dataset(spec.hub_name, spec.hub_config or None, split=spec.split)
     except Exception as error:  # datasets raises many kinds (ConnectionError, FileNotFoundError, ...)
-        raise DataError(f"sources.{spec.name}: could not load {spec.hub_name!r} from the hub "
+        raise DataNotFound(f"sources.{spec.name}: could not load {spec.hub_name!r} from the hub "
                         f"({type(error).__name__}); with no network set sources.{spec.name}.path to local "
                         f"{spec.split}.jsonl files") from None
     return table, spec.hub_name

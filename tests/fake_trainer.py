@@ -21,8 +21,10 @@ import numpy as np
 
 from autocurriculum.library import SourceLibrary
 from autocurriculum.policy import Policy
-from autocurriculum.trainer import Batch, RewardFn, Trainer
-from autocurriculum.wiring import CountTokens, EventLog, OpenTrainer
+from autocurriculum.observation import grpo_advantages
+from autocurriculum.rewards import CountTokens
+from autocurriculum.trainer import Batch, BatchHook, RewardFn, Trainer
+from autocurriculum.wiring import EventLog, OpenTrainer
 
 Script = Callable[[int, str, str, int], str]
 """script(batch_number, prompt, gold_answer, generation) -> completion text."""
@@ -70,6 +72,8 @@ class ScriptedTrainer:
     restored: list[int] = field(default_factory=list)  # trained_batches read back by each restore
     hooks: dict[int, Callable[[], object]] = field(default_factory=dict)  # batch number -> called after training on it
     fail_save: bool = False
+    batch_hook: BatchHook | None = None  # Tunix's metric_fns entry: called once per batch after the rewards
+    copy_per_reward: bool = False  # hand each reward function its own copy of the completions list
 
     def train(self, batches: Iterable[Batch]) -> None:
         for batch in batches:
@@ -79,9 +83,17 @@ class ScriptedTrainer:
             answers = [str(a) for a in columns["answer"]]
             completions = [self.script(self.batch_number, prompt, answer, i % self.generations)
                            for i, (prompt, answer) in enumerate(zip(prompts, answers))]
+            # as Tunix's learner: every reward function, their nansum, its GRPO advantages, then the hook
+            totals = np.zeros(len(completions))
             for reward_fn in self.reward_fns:
-                values = reward_fn(prompts=prompts, completions=completions, **columns)
+                given = list(completions) if self.copy_per_reward else completions
+                values = reward_fn(prompts=prompts, completions=given, **columns)
                 assert len(values) == len(completions)
+                totals = np.nansum([totals, np.asarray(values, dtype=float)], axis=0)
+            if self.batch_hook is not None:
+                advantages = grpo_advantages(totals.tolist(), self.generations) if self.generations >= 2 else None
+                self.batch_hook(prompts=prompts, completions=completions, rewards=totals,
+                                advantages=np.asarray(advantages) if advantages is not None else None, **columns)
             self.trained_batches += 1
             if self.batch_number in self.hooks:
                 self.hooks[self.batch_number]()
@@ -110,8 +122,8 @@ class ScriptedTrainer:
         return [self.script(self.batch_number, prompt, "", 0) for prompt in prompts]
 
 
-def count_words(text: str) -> int:
-    return len(text.split())
+def count_words(texts: Sequence[str]) -> list[int]:
+    return [len(text.split()) for text in texts]
 
 
 @dataclass
@@ -121,13 +133,15 @@ class ScriptedBackend:
     script: Script = good
     hooks: dict[int, Callable[[], object]] = field(default_factory=dict)
     fail_save: bool = False
+    copy_per_reward: bool = False
     trainer: ScriptedTrainer | None = None
 
     def __call__(self, policy: Policy, base_dir: Path, cache_root: Path, library: SourceLibrary,
                  log: EventLog) -> tuple[CountTokens, OpenTrainer]:
-        def open_trainer(reward_fns: Sequence[RewardFn]) -> Trainer:
+        def open_trainer(reward_fns: Sequence[RewardFn], batch_hook: BatchHook) -> Trainer:
             self.trainer = ScriptedTrainer(policy.training.generations_per_prompt, self.script,
-                                           hooks=self.hooks, fail_save=self.fail_save)
+                                           hooks=self.hooks, fail_save=self.fail_save, batch_hook=batch_hook,
+                                           copy_per_reward=self.copy_per_reward)
             self.trainer.set_reward_fns(reward_fns)
             return self.trainer
 

@@ -45,7 +45,8 @@ def policy(*sets: str, path: Path = FAST_POLICY) -> Policy:
 
 def run(run_dir: Path, *sets: str, script: Script = good, resume: bool = False, path: Path = FAST_POLICY,
         **options: Any) -> tuple[RunResult, ScriptedBackend]:
-    backend = ScriptedBackend(script=script, hooks=options.pop("hooks", {}), fail_save=options.pop("fail_save", False))
+    backend = ScriptedBackend(script=script, hooks=options.pop("hooks", {}), fail_save=options.pop("fail_save", False),
+                              copy_per_reward=options.pop("copy_per_reward", False))
     result = run_daemon(policy(*sets, path=path), run_dir, RunOptions(resume=resume, backend=backend, **options))
     return result, backend
 
@@ -61,9 +62,11 @@ def moves(run_dir: Path) -> list[tuple[int, str, str]]:
 # ---------------------------------------------------------------- a whole curriculum
 
 
-def test_a_whole_curriculum_runs_in_process_and_records_every_step(tmp_path: Path) -> None:
+@pytest.mark.parametrize("copy_per_reward", [False, True], ids=["one list", "a copy per reward function"])
+def test_a_whole_curriculum_runs_in_process_and_records_every_step(tmp_path: Path, copy_per_reward: bool) -> None:
+    """Also when the trainer hands each reward function its own copy of the completions: one record each."""
     run_dir = tmp_path / "run"
-    result, backend = run(run_dir)
+    result, backend = run(run_dir, copy_per_reward=copy_per_reward)
     assert (result.exit_code, result.steps, result.done, result.phase) == (EX_OK, 28, True, "generalisation")
     assert moves(run_dir) == TOUR
     records = lines(run_dir / "metrics.jsonl")
@@ -220,8 +223,9 @@ def test_a_checkpoint_of_an_unknown_state_version_is_refused_naming_the_file(tmp
     capsys.readouterr()
     result, _ = run(run_dir, resume=True)
     assert result.exit_code == EX_DATAERR
-    out = capsys.readouterr().out
-    assert f"{checkpoint / 'state.json'}: controller state has schema_version 99" in out and "Traceback" not in out
+    err = capsys.readouterr().err
+    assert f"{checkpoint / 'state.json'}: controller state has schema_version 99" in err.strip().splitlines()[-1]
+    assert "Traceback" not in err
 
 
 def test_sigterm_in_process_finishes_the_step_checkpoints_and_restores_the_handlers(tmp_path: Path) -> None:
@@ -254,8 +258,8 @@ def test_bad_data_exits_65_naming_the_file_before_any_trainer_is_built(tmp_path:
     (tmp_path / "bad.toml").write_text(text)
     result, backend = run(tmp_path / "run", path=tmp_path / "bad.toml")
     assert result.exit_code == EX_DATAERR and backend.trainer is None
-    out = capsys.readouterr().out
-    assert f"{broken}:2" in out and "Traceback" not in out
+    err = capsys.readouterr().err
+    assert f"{broken}:2" in err.strip().splitlines()[-1] and "Traceback" not in err
 
 
 def test_a_failing_step_boundary_stops_after_a_checkpoint_with_exit_70(tmp_path: Path,

@@ -15,6 +15,7 @@ from . import daemon_process as dp
 
 pytestmark = pytest.mark.slow
 STEPS = 40
+COMPLETIONS_PER_STEP = 16  # tests/policies/e2e.toml: 4 prompts x 4 generations
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,11 @@ def test_a_real_grpo_run_switches_by_itself(reference_run: Path) -> None:
     for t in transitions:  # never both factors
         assert t["factor"] in ("data", "rewards")
     assert any(r["tunix"].get("loss") is not None for r in records)  # Tunix's own figures pass through
+    # one record per completion, emitted by Tunix's once-per-batch hook
+    assert all(r["observation"]["completions"] == COMPLETIONS_PER_STEP for r in records)
+    # lengths are the rollout's own token counts: the figure Tunix logs for the same completions
+    assert all(r["observation"]["metrics"]["mean_length_tokens"] == pytest.approx(r["tunix"]["completions_mean_length"])
+               for r in records)
     summary = dp.log_of(reference_run)
     assert "steps, ended in plan step" in summary
 

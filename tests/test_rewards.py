@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autocurriculum.contract import approximate_tokens
-from autocurriculum.observation import CompletionRecord
+from autocurriculum.observation import CompletionRecord, RecordBatch, summarize
 from autocurriculum.policy import RewardSpec
 from autocurriculum.rewards import REWARD_PARAMETERS, RewardDispatcher
 
@@ -149,51 +149,59 @@ def test_unknown_reward_or_non_finite_parameter_is_a_clear_error() -> None:
 # ---------------------------------------------------------------- the dispatcher and Tunix's convention
 
 
-def test_a_batch_is_parsed_once_and_recorded_once() -> None:
+def as_tunix(dispatcher: RewardDispatcher, fns: list, prompts: list[str], completions: list[str], *,
+             copy_per_function: bool = False, **columns: object) -> list[list[float]]:
+    """One batch the way Tunix's GRPO learner handles it: each reward function, then the metric hook once."""
+    values = [fn(prompts=prompts, completions=list(completions) if copy_per_function else completions, **columns)
+              for fn in fns]
+    totals = np.nansum(np.asarray(values, dtype=float), axis=0)
+    dispatcher.observe_batch(prompts=prompts, completions=completions, rewards=totals, advantages=None, **columns)
+    return values
+
+
+@pytest.mark.parametrize("copy_per_function", [False, True], ids=["one list (Tunix 0.1.7)", "a copy per function"])
+def test_a_batch_is_parsed_once_and_recorded_once(copy_per_function: bool) -> None:
     counted: list[str] = []
     batches: list[list[CompletionRecord]] = []
 
-    def count_tokens(text: str) -> int:
-        counted.append(text)
-        return len(text.split())
+    def count_tokens(texts: list[str]) -> list[int]:
+        counted.extend(texts)
+        return [len(text.split()) for text in texts]
 
     dispatcher = RewardDispatcher(count_tokens=count_tokens, on_batch=lambda records, seconds: batches.append(records))
     fns = dispatcher.reward_fns(ALL_FIVE)
     texts = [CASES["formatted correct"], CASES["refused"]]
-    kwargs = {"answer": np.array(["7", "7"]), "domain": np.array(["math", "math"]), "mode": "train"}
-    columns = [fn(prompts=["q", "q"], completions=texts, **kwargs) for fn in fns]
-    assert len(counted) == 2  # five functions, one parse per completion
-    assert len(batches) == 1 and len(batches[0]) == 2
+    kwargs = {"answer": np.array(["7", "7"]), "domain": np.array(["math", "math"])}
+    columns = as_tunix(dispatcher, fns, ["q", "q"], texts, copy_per_function=copy_per_function, **kwargs)
+    assert len(counted) == 2  # five functions, one parse (and one count) per completion
+    assert len(batches) == 1 and len(batches[0]) == 2  # one record per completion, emitted once
     assert [dict(r.rewards) for r in batches[0]] == [dict(zip(REWARD_PARAMETERS, row)) for row in zip(*columns)]
-    fns[0](prompts=["q", "q"], completions=list(texts), **kwargs)  # a new list object is a new batch
+    as_tunix(dispatcher, fns, ["q", "q"], list(texts), **kwargs)  # the next batch, equal texts: its own records
     assert len(batches) == 2 and len(counted) == 4
 
 
-def test_repeated_completions_are_parsed_once_and_each_keeps_its_own_record() -> None:
-    counted: list[str] = []
-    batches: list = []
-
-    def count_tokens(text: str) -> int:
-        counted.append(text)
-        return len(text)
-
-    fns = RewardDispatcher(count_tokens, on_batch=lambda batch, seconds: batches.append(batch)).reward_fns(ALL_FIVE)
-    good, refused = CASES["formatted correct"], CASES["refused"]
-    texts = [good, good, refused, good, good]
-    golds = ["7", "7", "7", "7", "8"]  # the last one: the same text graded against another gold
-    columns = [fn(["q"] * 5, texts, answer=np.array(golds)) for fn in fns]
-    assert sorted(counted) == sorted([good, refused, good])  # one parse per distinct (text, gold, domain)
-    one_by_one = [RewardDispatcher(count_tokens).observe([t], [g], ["math"], ALL_FIVE)[0] for t, g in zip(texts, golds)]
-    assert list(batches[0]) == one_by_one
-    assert [r.correct for r in batches[0]] == [True, True, False, True, False]
-    assert columns == [[r.rewards[name] for r in one_by_one] for name in REWARD_PARAMETERS]
+def test_reward_calls_alone_emit_nothing_the_hook_emits_once_with_the_trainers_advantages() -> None:
+    batches: list[RecordBatch] = []
+    dispatcher = RewardDispatcher(on_batch=lambda records, seconds: batches.append(records))
+    fns = dispatcher.reward_fns(PHASE1)
+    texts = [CASES["formatted correct"], CASES["refused"], CASES["rambling"], CASES["formatted correct"]]
+    for fn in fns:
+        fn(prompts=["q"] * 4, completions=list(texts))
+    assert batches == []
+    dispatcher.observe_batch(prompts=["q"] * 4, completions=texts, rewards=np.zeros(4),
+                             advantages=np.array([1.5, -0.5, -0.5, -0.5]))
+    assert len(batches) == 1 and batches[0].advantages == [1.5, -0.5, -0.5, -0.5]
+    observation = summarize(1, batches[0], group_size=2)
+    assert observation.metrics["learnable_group_ratio"] == 1.0  # both groups carry a non-zero advantage
+    assert observation.metrics["mean_abs_advantage"] == 0.75  # read from the trainer, not recomputed
 
 
 def test_records_say_what_the_model_emitted() -> None:
     batches: list[list[CompletionRecord]] = []
-    fns = RewardDispatcher(on_batch=lambda records, seconds: batches.append(records)).reward_fns(PHASE2)
+    dispatcher = RewardDispatcher(on_batch=lambda records, seconds: batches.append(records))
     texts = [CASES["formatted correct"], CASES["refused"], CASES["rambling"], "<reasoning>x</reasoning><answer>12</answer>"]
-    fns[0](prompts=["q"] * 4, completions=texts, answer=np.array(["7"] * 4), domain=np.array(["math"] * 4))
+    as_tunix(dispatcher, dispatcher.reward_fns(PHASE2), ["q"] * 4, texts, answer=np.array(["7"] * 4),
+             domain=np.array(["math"] * 4))
     good, refused, rambling, invented = batches[0]
     assert (good.contract_ok, good.extracted, good.correct, good.rambling, good.hallucination) == (True, True, True, False, False)
     assert (refused.refused, refused.extracted, refused.correct) == (True, False, False)
@@ -204,17 +212,19 @@ def test_records_say_what_the_model_emitted() -> None:
 
 def test_without_domain_or_gold_columns_items_are_math_and_ungraded() -> None:
     batches: list[list[CompletionRecord]] = []
-    fns = RewardDispatcher(on_batch=lambda records, seconds: batches.append(records)).reward_fns(PHASE2)
-    values = {fn.__name__: fn(["q"], [CASES["formatted correct"]]) for fn in fns}
+    dispatcher = RewardDispatcher(on_batch=lambda records, seconds: batches.append(records))
+    fns = dispatcher.reward_fns(PHASE2)
+    values = dict(zip((fn.__name__ for fn in fns), as_tunix(dispatcher, fns, ["q"], [CASES["formatted correct"]])))
     assert batches[0][0].domain == "math" and batches[0][0].correct is None
     assert values["check_answer_strict"] == [0.0]  # no gold, no credit
 
 
 def test_other_domains_are_judged_by_their_own_rule() -> None:
     batches: list[list[CompletionRecord]] = []
-    fns = RewardDispatcher(on_batch=lambda records, seconds: batches.append(records)).reward_fns(PHASE2)
+    dispatcher = RewardDispatcher(on_batch=lambda records, seconds: batches.append(records))
     texts = ["<reasoning>print(2*3)</reasoning><answer>6\n</answer>", "<reasoning>capital</reasoning><answer>paris.</answer>"]
-    fns[0](["q", "q"], texts, answer=np.array(["6", "Lyon\x1fParis"]), domain=np.array(["code", "qa"]))
+    as_tunix(dispatcher, dispatcher.reward_fns(PHASE2), ["q", "q"], texts, answer=np.array(["6", "Lyon\x1fParis"]),
+             domain=np.array(["code", "qa"]))
     assert [r.correct for r in batches[0]] == [True, True]
     assert [r.domain for r in batches[0]] == ["code", "qa"]
 

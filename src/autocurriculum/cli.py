@@ -89,7 +89,8 @@ def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
     _add_set_argument(p)
 
-    p = add("validate", "check a policy and print its single-factor plan (exit 0 and 'policy OK'; 78 on any error, 66 if the file is missing)",
+    p = add("validate", "check a policy and print its single-factor plan "
+                        "(exit 0 and 'policy OK'; 78 on any error, 66 if the file is missing)",
             ["autocurriculum validate policies/default.toml",
              "autocurriculum validate policies/default.toml --set model.weights=/models/gemma3-1b-it"],
             cmd_validate)

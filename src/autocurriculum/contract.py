@@ -141,14 +141,19 @@ def parse_completion(text: str, count_tokens: Callable[[str], int] | None = None
 ParsedFields = tuple[bool, "str | None", "str | None", int, bool, int, bool]
 
 
-def parse_fields(text: str, count_tokens: Callable[[str], int] | None = None) -> ParsedFields:
+def parse_fields(text: str, count_tokens: Callable[[str], int] | None = None, *,
+                 length: int | None = None) -> ParsedFields:
     """`ParsedCompletion`'s fields as a plain tuple, in field order: the batch path's fast form.
 
-    A strict completion is recognised by one linear regex match (the common case once phase 1 has
-    worked), any other completion with its tags in order by a second; tags repeated or out of order
-    go through `_parse_loose` (str.find for the blocks).
+    The length in tokens is `length` when the caller counted the batch already, else `count_tokens`'
+    count, else the contract's approximation. A strict completion is recognised by one linear regex
+    match (the common case once phase 1 has worked), any other completion with its tags in order by a
+    second; tags repeated or out of order go through `_parse_loose` (str.find for the blocks).
     """
-    length = -(-len(text) // CHARS_PER_TOKEN) if count_tokens is None else max(0, int(count_tokens(text)))
+    if length is not None:
+        length = max(0, int(length))
+    else:
+        length = -(-len(text) // CHARS_PER_TOKEN) if count_tokens is None else max(0, int(count_tokens(text)))
     if "<" not in text:
         outside = text.strip()
         return False, None, None, len(outside), _is_refusal(outside, None), length, not outside

@@ -149,6 +149,7 @@ class StepObservation:
 
 GRPO_EPSILON: Final = 1e-6  # Tunix's guard in the advantage denominator
 EQUAL_REWARDS_TOLERANCE: Final = 1e-9  # summed rewards closer than this count as equal (rounding)
+ZERO_ADVANTAGE: Final = 1e-3  # a trainer's advantage at most this large is rounding over equal rewards
 
 
 def grpo_advantages(rewards: Sequence[float], group_size: int) -> list[float]:
@@ -187,6 +188,18 @@ def _learnability(totals: Sequence[float], group_size: int) -> tuple[float, floa
     return learnable / (len(totals) // group_size), abs_sum / len(totals)
 
 
+def _trainer_learnability(advantages: Sequence[float], group_size: int) -> tuple[float, float]:
+    """(share of groups with a non-zero advantage, mean |advantage|) from the advantages the trainer trains on.
+
+    A group whose rewards are all equal gets advantages of at most ~1e-9 / 1e-6 from Tunix (rounding
+    over its epsilon): a group counts as learnable when one advantage exceeds `ZERO_ADVANTAGE`.
+    """
+    finite = [a if math.isfinite(a) else 0.0 for a in advantages]
+    groups = list(zip(*[iter(finite)] * group_size))
+    learnable = sum(1 for group in groups if max(map(abs, group)) > ZERO_ADVANTAGE)
+    return learnable / len(groups), sum(map(abs, finite)) / len(finite)
+
+
 RewardColumn = Sequence["float | None"]  # None: this completion was scored by a set without that reward
 
 
@@ -202,7 +215,7 @@ class RecordBatch(Sequence[CompletionRecord]):
     """
 
     __slots__ = ("domain", "contract_ok", "extracted", "refused", "length_tokens", "rambling", "correct",
-                 "hallucination", "empty", "text_hash", "rewards")
+                 "hallucination", "empty", "text_hash", "rewards", "advantages")
 
     def __init__(
         self, domain: Sequence[str], contract_ok: Sequence[bool], extracted: Sequence[bool], refused: Sequence[bool],
@@ -218,6 +231,16 @@ class RecordBatch(Sequence[CompletionRecord]):
         self.domain, self.contract_ok, self.extracted, self.refused = domain, contract_ok, extracted, refused
         self.length_tokens, self.rambling, self.correct = length_tokens, rambling, correct
         self.hallucination, self.empty, self.text_hash, self.rewards = hallucination, empty, text_hash, rewards
+        self.advantages: Sequence[float] | None = None  # the trainer's GRPO advantages, when it handed them over
+
+    def with_advantages(self, advantages: Sequence[float]) -> RecordBatch:
+        """The same records carrying the advantages the trainer computed for them (one per record)."""
+        if len(advantages) != len(self):
+            raise ValueError(f"{len(advantages)} advantages for {len(self)} records")
+        batch = RecordBatch(self.domain, self.contract_ok, self.extracted, self.refused, self.length_tokens,
+                            self.rambling, self.correct, self.hallucination, self.empty, self.text_hash, self.rewards)
+        batch.advantages = advantages
+        return batch
 
     def __len__(self) -> int:
         return len(self.domain)
@@ -264,7 +287,10 @@ class RecordBatch(Sequence[CompletionRecord]):
         for batch in batches:
             for name, values in rewards.items():
                 values.extend(batch.rewards.get(name) or [None] * len(batch))
-        return cls(*joined, rewards)  # type: ignore[arg-type, call-arg]  # the batches' columns joined, in field order
+        joined_batch = cls(*joined, rewards)  # type: ignore[arg-type, call-arg]  # the batches' columns joined, in field order
+        if batches and all(batch.advantages is not None for batch in batches):
+            joined_batch.advantages = [a for batch in batches for a in batch.advantages or ()]
+        return joined_batch
 
 
 _RECORD_COLUMNS: Final = attrgetter(
@@ -283,7 +309,9 @@ def summarize(step: int, records: Sequence[CompletionRecord], group_size: int) -
     whole groups. Over graded records: accuracy = correct AND inside the contract (what
     check_answer_strict rewards), hallucination as defined in contract.py. A completion's summed
     reward is its finite rewards added in the set's order (Tunix's nansum); non-finite values are
-    dropped from every statistic and counted in `nonfinite`.
+    dropped from every statistic and counted in `nonfinite`. Learnability is read from the
+    advantages the trainer handed over with the records (Tunix's own, what the update uses) and
+    recomputed with Tunix's formula only for records without them (hand-built ones, evaluation).
 
     Every count is a C-level sum over a column of the `RecordBatch` (hand-built records are
     transposed into one first): benchmarks/rewards.py prints the roll-up's cost per completion
@@ -317,7 +345,10 @@ def summarize(step: int, records: Sequence[CompletionRecord], group_size: int) -
     totals, reward_means, nonfinite = _reward_columns(batch.rewards, n)
     metrics[REWARD_MEAN] = sum(totals) / n
     if group_size >= 2 and n % group_size == 0:
-        metrics[LEARNABLE_GROUPS], metrics[MEAN_ABS_ADVANTAGE] = _learnability(totals, group_size)
+        metrics[LEARNABLE_GROUPS], metrics[MEAN_ABS_ADVANTAGE] = (
+            _learnability(totals, group_size) if batch.advantages is None
+            else _trainer_learnability(batch.advantages, group_size)
+        )
     domains = batch.domain
     domain_counts = {domains[0]: n} if domains.count(domains[0]) == n else dict(Counter(domains))
     if len(domain_counts) == 1:

@@ -1,11 +1,18 @@
 """The five named reward functions, and the dispatcher that also turns completions into records.
 
 Why a dispatcher: Tunix calls each reward function separately, one after another, on the same
-batch (the same `completions` list object, extra dataset columns as keyword arguments) and sums
-them with nansum. The dispatcher parses each completion once per batch, computes the whole active
-reward set at the first call, emits the batch's records (a columnar `RecordBatch`, one record per
-completion) to its sink, and hands every later function its precomputed column. The active set
-reaches the functions through the objects the learner holds (`reward_fns(reward_set)` returns
+batch (extra dataset columns as keyword arguments) and sums them with nansum. The dispatcher parses
+each completion once per batch, computes the whole active reward set at the first call, and hands
+every later function of the same batch its precomputed column. "The same batch" is decided by what
+the batch holds (its completions, gold answers and domains, compared by value), never by the list
+object: Tunix 0.1.7 happens to pass one list to every function, but a copy per function (a wrapper,
+another Tunix, a user's code) must not score twice — or count twice.
+
+Records (a columnar `RecordBatch`, one per completion) are emitted only by `observe_batch`, Tunix's
+once-per-batch metric hook (`GRPOLearner(metric_fns=[...])`), which the learner calls after the
+rewards with their sum and its own GRPO advantages: one emission per batch by construction, and the
+learnability figures read from the advantages Tunix trains on instead of a recomputation. The active
+set reaches the functions through the objects the learner holds (`reward_fns(reward_set)` returns
 callables bound to that set), never through a process global, so swapping
 `learner.reward_manager.reward_fns` swaps the set.
 
@@ -33,6 +40,10 @@ Rambling, recorded per completion: text outside the tags, or a length over `ramb
 (default 3) times the active set's length budget (the first `budget` parameter in the set, else
 `length_budget`, default 20 tokens): 60 tokens with the defaults.
 
+Lengths: `count_tokens(texts)` counts a whole batch in one call; the real trainer answers it from
+the token ids its rollout generated (see `tunix_adapter.model.CompletionLengths`), so the reward pass
+does not tokenize again.
+
 Speed: the batch path parses each distinct completion into a `contract.parse_fields` tuple and
 grades it with one `contract.judge` call, transposes the tuples in C (`zip(*parsed)`) into
 `ParsedColumns`, which the five rewards and the records read, and never builds a per-completion
@@ -47,6 +58,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
+from operator import is_
 from typing import Any, Final, NamedTuple
 
 from autocurriculum.contract import (
@@ -178,18 +190,22 @@ class RewardFunction:
         return f"RewardFunction({self.__name__!r})"
 
 
+CountTokens = Callable[[Sequence[str]], list[int]]
+"""Token lengths of a batch of texts, in one call."""
+
+
 class RewardDispatcher:
     """Scores batches with the active reward set and records what the model emitted.
 
-    `on_batch(records, seconds)` receives each batch's records exactly once (with the seconds spent
-    scoring it); `on_texts(prompts, completions, records)` the same batch's texts, for the few
-    completions a person reads (completion_samples.py); `count_tokens` is the tokenizer's counter
-    (else the contract's approximation).
+    `on_batch(records, seconds)` receives each batch's records exactly once, from `observe_batch`
+    (with the seconds spent scoring it); `on_texts(prompts, completions, records)` the same batch's
+    texts, for the few completions a person reads (completion_samples.py); `count_tokens` the
+    batch's token lengths (else the contract's approximation).
     """
 
     def __init__(
         self,
-        count_tokens: Callable[[str], int] | None = None,
+        count_tokens: CountTokens | None = None,
         on_batch: Callable[[RecordBatch, float], None] | None = None,
         length_budget: float = DEFAULT_LENGTH_BUDGET,
         rambling_factor: float = DEFAULT_RAMBLING_FACTOR,
@@ -201,9 +217,7 @@ class RewardDispatcher:
         self.length_budget = length_budget
         self.rambling_factor = rambling_factor
         self._lock = threading.Lock()
-        self._batch: object = None  # the last scored completions object, kept alive so its id is not reused
-        self._active: ActiveRewardSet | None = None
-        self._columns: dict[str, Column] = {}
+        self._scored: _ScoredBatch | None = None  # the batch last scored, for the set's later functions and the hook
 
     def reward_fns(self, reward_set: Sequence[RewardSpec]) -> list[RewardFunction]:
         """Tunix-signature functions for this reward set, named like the rewards, in the set's order."""
@@ -217,34 +231,69 @@ class RewardDispatcher:
         domains: Sequence[str] | None,
         reward_set: Sequence[RewardSpec] | ActiveRewardSet = (),
     ) -> RecordBatch:
-        """Parse and score completions into records (the reward call, and held-out evaluation)."""
+        """Parse and score completions into records, emitting nothing (held-out evaluation)."""
         active = reward_set if isinstance(reward_set, ActiveRewardSet) else ActiveRewardSet(reward_set, self.length_budget)
-        records, _ = self._score(active, completions, answers, domains)
+        records, _ = self._score(active, _texts(completions), answers, domains)
         return records
 
     def column(self, active: ActiveRewardSet, name: str, completions: Sequence[str], kwargs: Mapping[str, object],
                prompts: Sequence[str] = ()) -> list[float]:
         """The values of reward `name` for this batch; the first call of a batch scores the whole set."""
         with self._lock:
-            if completions is not self._batch or active is not self._active:
-                started = time.perf_counter()
-                n = len(completions)
-                answers = _kwarg_column(kwargs, "answer", n)
-                domains = _kwarg_column(kwargs, "domain", n)
-                records, columns = self._score(active, completions, answers, domains)
-                self._batch, self._active, self._columns = completions, active, columns
-                if self.on_batch is not None:
-                    self.on_batch(records, time.perf_counter() - started)
-                if self.on_texts is not None:
-                    self.on_texts(prompts, completions, records)
-            return list(self._columns[name])
+            return list(self._scored_batch(active, completions, kwargs).columns[name])
+
+    def observe_batch(self, prompts: Sequence[str], completions: Sequence[str], rewards: object = None,
+                      advantages: object = None, **kwargs: object) -> dict[str, object]:
+        """Tunix's once-per-batch metric hook (`metric_fns`): emit the batch's records, once.
+
+        Called by the learner after the reward functions, with their summed `rewards` and the GRPO
+        `advantages` it will train on; the records carry those advantages. Returns no metrics of its
+        own to Tunix's logger (an empty mapping, which Tunix accepts).
+        """
+        with self._lock:
+            scored = self._scored_batch(self._scored.active if self._scored else ActiveRewardSet((), self.length_budget),
+                                        completions, kwargs)
+            self._scored = None  # the next batch, even one equal to this, is scored and emitted anew
+        records = scored.records
+        if advantages is not None:
+            values: Any = advantages
+            as_list = values.tolist() if hasattr(values, "tolist") else list(values)
+            if len(as_list) == len(records):
+                records = records.with_advantages([float(v) for v in as_list])
+        if self.on_batch is not None:
+            self.on_batch(records, scored.seconds)
+        if self.on_texts is not None:
+            self.on_texts(prompts, completions, records)
+        return {}
+
+    def _scored_batch(self, active: ActiveRewardSet, completions: Sequence[str],
+                      kwargs: Mapping[str, object]) -> _ScoredBatch:
+        """This batch scored with `active`: the last one when it holds the same texts, golds and domains.
+
+        The very objects of the last call (kept alive here, so never a new batch at a reused address)
+        are the same batch without a look inside; anything else is compared by value.
+        """
+        raw = (completions, kwargs.get("answer"), kwargs.get("domain"))
+        last = self._scored
+        if last is not None and last.active is active and all(map(is_, raw, last.raw)):
+            return last
+        texts = _texts(completions)
+        n = len(texts)
+        answers = _kwarg_column(kwargs, "answer", n)
+        domains = _kwarg_column(kwargs, "domain", n)
+        if last is not None and last.active is active and last.texts == texts and last.answers == answers \
+                and last.domains == domains:
+            return last
+        started = time.perf_counter()
+        records, columns = self._score(active, texts, answers, domains)
+        self._scored = _ScoredBatch(active, raw, texts, answers, domains, records, columns,
+                                    time.perf_counter() - started)
+        return self._scored
 
     def _score(
-        self, active: ActiveRewardSet, completions: Sequence[str], answers: Sequence[str] | None,
+        self, active: ActiveRewardSet, texts: Sequence[str], answers: Sequence[str] | None,
         domains: Sequence[str] | None,
     ) -> tuple[RecordBatch, dict[str, Column]]:
-        count = self.count_tokens
-        texts = completions if all(map(isinstance, completions, repeat(str))) else [str(t) for t in completions]
         n = len(texts)
         golds = answers if answers is not None else repeat("", n)
         kinds = domains if domains is not None else [DEFAULT_DOMAIN] * n
@@ -252,7 +301,11 @@ class RewardDispatcher:
         # (text, gold, domain) is parsed, graded and judged for hallucination once, then spread back
         keys = list(zip(texts, golds, kinds))
         unique = list(dict.fromkeys(keys))
-        parsed = [parse_fields(t, count) for t, _, _ in unique]
+        if self.count_tokens is None:
+            parsed = [parse_fields(t) for t, _, _ in unique]
+        else:
+            lengths = self.count_tokens([t for t, _, _ in unique])
+            parsed = [parse_fields(t, length=length) for (t, _, _), length in zip(unique, lengths)]
         correct, hallucinated = _judged(parsed, unique)
         if len(unique) < n:
             slot = {key: i for i, key in enumerate(unique)}
@@ -269,6 +322,23 @@ class RewardDispatcher:
                             fields.length_tokens, rambling, correct, hallucinated, fields.empty, list(map(hash, texts)),
                             columns)
         return batch, columns
+
+
+class _ScoredBatch(NamedTuple):
+    """One batch as scored: what identifies it (by value) and what scoring it gave."""
+
+    active: ActiveRewardSet
+    raw: tuple[object, object, object]  # the completions, answer and domain objects as they were passed
+    texts: list[str]
+    answers: list[str] | None
+    domains: list[str] | None
+    records: RecordBatch
+    columns: dict[str, Column]
+    seconds: float
+
+
+def _texts(completions: Sequence[str]) -> list[str]:
+    return list(completions) if all(map(isinstance, completions, repeat(str))) else [str(t) for t in completions]
 
 
 def _judged(parsed: Sequence[ParsedFields], items: Sequence[tuple[str, str, str]]) -> tuple[list[bool | None], list[bool]]:

@@ -7,8 +7,10 @@ fast tests, a scripted trainer that needs no JAX. Pure: importing this module im
 
 The contract the daemon relies on:
 - `train(batches)` consumes a finite iterable of batches and returns when it is exhausted. For each
-  batch it draws, the trainer calls the current reward functions once (before it asks for the next
-  batch): that is what makes "the stream is asked for batch k+1" the step boundary.
+  batch it draws, the trainer calls the current reward functions once, then the batch hook it was
+  opened with once (Tunix's `metric_fns` signature, with the summed rewards and the GRPO advantages
+  it will train on), before it asks for the next batch: that is what makes "the stream is asked for
+  batch k+1" the step boundary, and the hook is where a batch's records are emitted — exactly once.
 - `set_reward_fns(fns)` takes effect from the next batch drawn.
 - `set_batch_number(n)` is called just before batch n (1-based) is handed over (sampling keys).
 - `save(dir)` / `restore(dir)` write and read the trainable state (`dir` does not exist on save).
@@ -24,6 +26,9 @@ from typing import Protocol
 
 RewardFn = Callable[..., list[float]]
 """A reward function with Tunix's signature: fn(prompts=, completions=, **dataset_columns) -> one value each."""
+
+BatchHook = Callable[..., Mapping[str, object]]
+"""Tunix's metric_fn: hook(prompts=, completions=, rewards=, advantages=, **dataset_columns) -> metrics."""
 
 Batch = Mapping[str, object]
 """One training batch as Tunix wants it: column name -> numpy array ("prompts", "answer", "domain", "id")."""

@@ -23,14 +23,14 @@ from autocurriculum.library import SourceLibrary
 from autocurriculum.logs import EPOCH_STARTED
 from autocurriculum.observation import RecordBatch
 from autocurriculum.policy import Plan, Policy, expand_plan
-from autocurriculum.rewards import RewardDispatcher
-from autocurriculum.trainer import RewardFn, Trainer
+from autocurriculum.rewards import CountTokens, RewardDispatcher
+from autocurriculum.trainer import BatchHook, RewardFn, Trainer
 
 EventLog = Callable[..., None]
 """log(event, **fields): one structured event (see logs.py for the names and their fields)."""
 
-CountTokens = Callable[[str], int]
-OpenTrainer = Callable[[Sequence[RewardFn]], Trainer]
+OpenTrainer = Callable[[Sequence[RewardFn], BatchHook], Trainer]
+"""Opens the trainer with its first reward functions and the once-per-batch hook that emits the records."""
 
 
 class TrainerBackend(Protocol):
@@ -78,10 +78,10 @@ def grpo_backend(policy: Policy, base_dir: Path, cache_root: Path, library: Sour
     bundle = build_model_bundle(policy, base_dir, corpus=library.tokenizer_corpus, corpus_recipe=library.recipe(),
                                 warm_examples=library.warm_start_batches, log=log)
 
-    def open_trainer(reward_fns: Sequence[RewardFn]) -> Trainer:
-        return GrpoSession(bundle, policy, reward_fns)
+    def open_trainer(reward_fns: Sequence[RewardFn], batch_hook: BatchHook) -> Trainer:
+        return GrpoSession(bundle, policy, reward_fns, batch_hook)
 
-    return bundle.count_tokens, open_trainer
+    return bundle.lengths.count, open_trainer
 
 
 def build_run(policy: Policy, *, log: EventLog, plan: Plan | None = None,
@@ -102,7 +102,7 @@ def build_run(policy: Policy, *, log: EventLog, plan: Plan | None = None,
     stream = library.stream(plan[0].mixture, seed=policy.run.seed, on_epoch=on_epoch)
     count_tokens, open_trainer = (backend or grpo_backend)(policy, base_dir, cache, library, log)
     dispatcher = RewardDispatcher(count_tokens=count_tokens, on_batch=on_batch, on_texts=on_texts)
-    trainer = open_trainer(dispatcher.reward_fns(plan[0].rewards))
+    trainer = open_trainer(dispatcher.reward_fns(plan[0].rewards), dispatcher.observe_batch)
     return RunParts(policy, plan, base_dir, cache, library, stream, dispatcher, trainer)
 
 

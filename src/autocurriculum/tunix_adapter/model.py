@@ -30,6 +30,7 @@ from tunix.models.gemma3 import model as gemma3_model
 
 from autocurriculum.exits import BadSetting, MissingInput
 from autocurriculum.policy import MODEL_PRESETS, WEIGHTS_FORMATS, ModelSpec, Policy
+from autocurriculum.tunix_adapter.completion_lengths import CompletionLengths
 from autocurriculum.tunix_adapter.environment import make_mesh
 from autocurriculum.tunix_adapter.gguf_tokenizer import tokenizer_from_gguf
 from autocurriculum.tunix_adapter.gguf_weights import (
@@ -58,9 +59,10 @@ class ModelBundle:
     mesh: jax.sharding.Mesh
     eos_ids: tuple[int, ...]
     recipe_key: str
+    lengths: CompletionLengths = dataclasses.field(init=False)  # the reward pass's token counts
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.encode(text))
+    def __post_init__(self) -> None:
+        self.lengths = CompletionLengths(self.tokenizer)
 
 
 def _expand(path: str, base_dir: Path) -> Path:

@@ -7,6 +7,10 @@
   boundary"), and only at the end of `train()` are model, optimizer and stream cursor consistent.
 - `set_reward_fns(fns)`: the learner reads `reward_manager.reward_fns` on every batch, so replacing
   the list between two draws changes the rewards from the next batch on.
+- the batch hook is Tunix's own once-per-batch `metric_fns` entry: the learner calls it after the
+  rewards with their sum and its GRPO advantages; the daemon's records are emitted there, once.
+- completion lengths: each rollout's generated token counts are recorded in the bundle's
+  `CompletionLengths`, so the reward pass does not tokenize the completions again.
 - fresh sampler keys: Tunix's rollout defaults to PRNGKey(0) on every call, which draws nearly the
   same completions each step; each batch gets a key derived from (run seed, batch number), so a
   resumed run samples exactly as the uninterrupted one would.
@@ -39,7 +43,7 @@ from tunix.rl.rl_cluster import ClusterConfig, MetricsBuffer, RLCluster, RLTrain
 from tunix.rl.rollout.base_rollout import RolloutConfig, RolloutOutput
 
 from autocurriculum.policy import Policy
-from autocurriculum.trainer import Batch, RewardFn
+from autocurriculum.trainer import Batch, BatchHook, RewardFn
 from autocurriculum.tunix_adapter.model import ModelBundle
 
 UNBOUNDED_STEPS = 10**9  # the daemon, not Tunix, decides when training stops
@@ -58,7 +62,8 @@ def place_on_mesh(model: nnx.Module, mesh: jax.sharding.Mesh) -> None:
 
 
 class GrpoSession:
-    def __init__(self, bundle: ModelBundle, policy: Policy, reward_fns: Sequence[RewardFn]) -> None:
+    def __init__(self, bundle: ModelBundle, policy: Policy, reward_fns: Sequence[RewardFn],
+                 batch_hook: BatchHook | None = None) -> None:
         self.bundle = bundle
         self.policy = policy
         training = policy.training
@@ -96,10 +101,12 @@ class GrpoSession:
         self._wrap_rollout_with_fresh_keys()
         self._part_seconds = dict.fromkeys(TIMED_PARTS, 0.0)
         self._time_step_parts()
+        self._record_completion_lengths()
         self.learner = GRPOLearner(
             rl_cluster=self.cluster,
             algo_config=GRPOConfig(num_generations=training.generations_per_prompt, beta=training.beta),
             reward_fns=list(reward_fns),
+            metric_fns=[batch_hook] if batch_hook is not None else None,
         )
 
     # ------------------------------------------------------------------ model
@@ -148,6 +155,17 @@ class GrpoSession:
             return original(prompts, dataclasses.replace(rollout_config, seed=key), **kwargs)
 
         rollout.generate = generate
+
+    def _record_completion_lengths(self) -> None:
+        """After each batch's rollout (all its micro-batches), record its texts' generated token counts."""
+        original = self.cluster.generate
+
+        def generate(*args: Any, **kwargs: Any) -> RolloutOutput:
+            output: RolloutOutput = original(*args, **kwargs)
+            self.bundle.lengths.record(output.text, output.tokens)
+            return output
+
+        self.cluster.generate = generate  # an instance attribute shadows the method
 
     def _time_step_parts(self) -> None:
         """Add each RLCluster call's wall time (results ready: JAX dispatches asynchronously) to its part."""

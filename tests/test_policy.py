@@ -119,6 +119,26 @@ def test_overrides_apply_before_validation() -> None:
     assert policy.model.cache_dir == "/tmp/cache dir"
 
 
+def test_a_relative_path_given_with_set_is_read_from_the_working_directory(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A path typed in a shell means the shell's folder; one written in the policy, the policy's folder."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    text = BASE.replace("[sources.arithmetic]\n", '[sources.arithmetic]\npath = "data/in-file"\n', 1)
+    assert text != BASE
+    (folder / "p.toml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    policy = load(folder / "p.toml", overrides=["model.tokenizer=../tok.model", "model.weights=~/w.gguf",
+                                                "model.cache_dir=/abs/cache", "run.run_dir=runs/mine"])
+    assert policy.model.tokenizer == str(tmp_path.parent / "tok.model")
+    assert policy.model.weights == str(Path("~/w.gguf").expanduser())
+    assert policy.model.cache_dir == "/abs/cache"
+    assert policy.run.run_dir == "runs/mine"  # where the run writes: always from the working directory
+    assert policy.sources["arithmetic"].path == "data/in-file"  # written in the file: left for the policy's folder
+    changed = load(folder / "p.toml", overrides=["sources.arithmetic.path=../data"])
+    assert changed.sources["arithmetic"].path == str(tmp_path.parent / "data")
+
+
 @pytest.mark.parametrize("override, path, value, fragment", [
     ("run.max_steps=0", "run.max_steps", 0, "must be >= 1"),
     ("run.max_step=5", "run.max_step", 5, "did you mean 'max_steps'?"),

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from autocurriculum.spec import PolicyError
 
@@ -134,12 +135,31 @@ class TomlTable:
 _OVERRIDE_SEGMENT = re.compile(r"([A-Za-z0-9_-]+)((?:\[\d+\])*)")
 
 
+PATH_FIELDS: Final = frozenset({("model", "weights"), ("model", "tokenizer"), ("model", "cache_dir"),
+                                 ("sources", "*", "path")})
+"""Policy fields holding a file or folder. Written in the policy file, a relative one is read from
+the policy file's folder (the policy travels with its data); given with --set, from the working
+directory, as every other path typed in a shell is. (`run.run_dir` is the exception either way: it
+is where the run writes, relative to the working directory like `--run-dir`, so runs land in ./runs.)"""
+
+
+def _from_working_directory(steps: Sequence[str | int], value: object) -> object:
+    """A relative path given with --set for one of the PATH_FIELDS, made absolute against the working directory."""
+    names = tuple(step for step in steps if isinstance(step, str))
+    pattern = (*names[:1], "*", *names[2:]) if names[:1] == ("sources",) else names
+    if pattern not in PATH_FIELDS or not isinstance(value, str) or not value:
+        return value
+    expanded = os.path.expanduser(value)
+    return expanded if os.path.isabs(expanded) else os.path.abspath(expanded)
+
+
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str], file: str) -> None:
     """`--set KEY=VALUE` into the TOML table before it is read, so errors still name the TOML path.
 
     KEY is a dotted path, with `[i]` for an array entry (`phases[1].max_steps`). VALUE is read as a
     TOML value (numbers, booleans, quoted strings, arrays) and otherwise taken as a plain string
-    (`model.weights=/models/gemma3-1b-it`).
+    (`model.weights=/models/gemma3-1b-it`). A relative path for one of the PATH_FIELDS is taken
+    from the working directory (a path written in the file, from the file's folder).
     """
     for override in overrides:
         key, sep, raw = override.partition("=")
@@ -168,7 +188,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], file: str) -
             elif not isinstance(node, dict):
                 raise PolicyError(file, "--set", override, f"{where} is not a table")
             if last:
-                node[step] = value
+                node[step] = _from_working_directory(steps, value)
             elif isinstance(step, str):
                 node = node.setdefault(step, {})
             else:

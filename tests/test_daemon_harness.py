@@ -293,3 +293,40 @@ def test_a_second_daemon_on_a_held_run_directory_exits_75(tmp_path: Path) -> Non
     finally:
         holder.release()
     assert result.exit_code == EX_TEMPFAIL and backend.trainer is None
+
+
+# ---------------------------------------------------------------- the controller's own time
+
+
+def test_controller_time_covers_the_whole_step_boundary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slow parts of the boundary before the metrics line (the completion sample) are in its
+    controller_seconds; slow parts after it (status.json) are in the exporter's cumulative total."""
+    import time
+
+    from prometheus_client import generate_latest
+
+    from autocurriculum.completion_samples import CompletionSamples
+    from autocurriculum.daemon import Daemon
+    from autocurriculum.daemon import runner
+
+    before_line, after_line = 0.02, 0.03
+    save, write_status = CompletionSamples.save, runner.write_status
+
+    def slow_save(self: CompletionSamples, run_dir: Path) -> None:
+        time.sleep(before_line)
+        save(self, run_dir)
+
+    def slow_status(*args: Any, **kwargs: Any) -> None:
+        time.sleep(after_line)
+        write_status(*args, **kwargs)
+
+    monkeypatch.setattr(CompletionSamples, "save", slow_save)
+    monkeypatch.setattr(runner, "write_status", slow_status)
+    daemon = Daemon(policy("run.max_steps=4"), tmp_path / "run", resume=False, backend=ScriptedBackend())
+    assert daemon.run() == EX_OK
+    recorded = [r["controller_seconds"] for r in lines(tmp_path / "run" / "metrics.jsonl")]
+    assert len(recorded) == 4 and all(seconds >= before_line for seconds in recorded)
+    exposition = generate_latest(daemon.registry).decode()
+    total = next(float(line.split()[1]) for line in exposition.splitlines()
+                 if line.startswith("autocurriculum_controller_seconds_total "))
+    assert total >= sum(recorded) + 4 * after_line

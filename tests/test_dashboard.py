@@ -160,6 +160,12 @@ tests:
         values: '0 1 1 1 1'
       - series: 'autocurriculum_alert{alert="no_reward_variance", job="autocurriculum", instance="a"}'
         values: '0x8'
+      - series: 'autocurriculum_alert{alert="nonfinite_metrics", job="autocurriculum", instance="a"}'
+        values: '0 1 1 1 0'
+      - series: 'autocurriculum_alert{alert="guard_regression", job="autocurriculum", instance="a"}'
+        values: '0 0 1 0'
+      - series: 'autocurriculum_alert{alert="budget_exhausted", job="autocurriculum", instance="a"}'
+        values: '0 1 0'
       - series: 'autocurriculum_last_step_timestamp_seconds{job="autocurriculum", instance="a"}'
         values: '0 60 120 120 120 120 120 120 120 120 120 120 120 120 120 120 120 120 120 120 120 120 120'
     alert_rule_test:
@@ -189,6 +195,25 @@ tests:
           - exp_labels: {severity: page, alert: collapse, job: autocurriculum, instance: a}
             exp_annotations: {summary: "completions collapsed to empty or identical text"}
       - {eval_time: 8m, alertname: AutocurriculumNoRewardVariance, exp_alerts: []}
+      - {eval_time: 2m, alertname: AutocurriculumNonFiniteMetrics, exp_alerts: []}
+      - eval_time: 3m
+        alertname: AutocurriculumNonFiniteMetrics
+        exp_alerts:
+          - exp_labels: {severity: warn, alert: nonfinite_metrics, job: autocurriculum, instance: a}
+            exp_annotations: {summary: "a watched figure is NaN or infinite: the controller does not switch on it"}
+      - {eval_time: 1m, alertname: AutocurriculumGuardRegression, exp_alerts: []}
+      - eval_time: 2m
+        alertname: AutocurriculumGuardRegression
+        exp_alerts:
+          - exp_labels: {severity: warn, alert: guard_regression, job: autocurriculum, instance: a}
+            exp_annotations: {summary: "a guarded figure fell after a switch (the controller rolls back if it persists)"}
+      - {eval_time: 3m, alertname: AutocurriculumGuardRegression, exp_alerts: []}
+      - eval_time: 1m
+        alertname: AutocurriculumBudgetExhausted
+        exp_alerts:
+          - exp_labels: {severity: info, alert: budget_exhausted, job: autocurriculum, instance: a}
+            exp_annotations: {summary: "a phase used its step budget without meeting its criteria"}
+      - {eval_time: 2m, alertname: AutocurriculumBudgetExhausted, exp_alerts: []}
       - {eval_time: 10m, alertname: AutocurriculumStalled, exp_alerts: []}
       - eval_time: 20m
         alertname: AutocurriculumStalled

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from autocurriculum import runlog
+from autocurriculum import runlog, vocabulary
 from autocurriculum.exporter import Exporter, MetricsServerError, PortInUse, serve
 from autocurriculum.policy import expand_plan, load
 
@@ -133,7 +133,10 @@ autocurriculum_nonfinite_rewards_total 1
 autocurriculum_alert{alert="collapse"} 0
 autocurriculum_alert{alert="no_reward_variance"} 0
 autocurriculum_alert{alert="nonfinite_rewards"} 0
+autocurriculum_alert{alert="nonfinite_metrics"} 0
 autocurriculum_alert{alert="hold"} 0
+autocurriculum_alert{alert="budget_exhausted"} 0
+autocurriculum_alert{alert="guard_regression"} 0
 autocurriculum_alert{alert="checkpoint_failed"} 0
 # TYPE autocurriculum_step_duration_seconds histogram
 autocurriculum_step_duration_seconds_bucket{le="0.05"} 0
@@ -195,6 +198,20 @@ def test_the_steps_before_the_switch_are_windowed_and_the_alerts_follow_the_reco
     third = samples(registry)
     assert third[("autocurriculum_answer_extraction_ratio", (("split", "rollout"),))] == pytest.approx(0.75)
     assert third[("autocurriculum_steps_in_plan_step", ())] == 0
+
+
+def test_every_alert_of_the_vocabulary_is_exported_and_follows_the_record() -> None:
+    every = {value for name, value in vars(vocabulary).items() if name.startswith("ALERT_")}
+    registry, exp = exporter()
+    exported = {labels[0][1] for name, labels in samples(registry) if name == "autocurriculum_alert"}
+    assert exported == every  # each at 0 from the start
+    for alert in sorted(every - {vocabulary.ALERT_CHECKPOINT_FAILED, vocabulary.ALERT_HOLD}):  # raised by the daemon
+        exp.update(record(1, 0, {}, alerts=[alert]))
+        raised = {labels[0][1] for (name, labels), value in samples(registry).items()
+                  if name == "autocurriculum_alert" and value == 1}
+        assert raised == {alert}
+    exp.update(record(2, 0, {}))
+    assert not [value for (name, _), value in samples(registry).items() if name == "autocurriculum_alert" and value]
 
 
 def test_a_failed_checkpoint_raises_its_alert_until_one_succeeds() -> None:

@@ -143,10 +143,12 @@ class Exporter:
         )
         self.overhead = Gauge(
             f"{p}_controller_step_seconds",
-            "Controller time (rewards bookkeeping, observations, decide, export, logs) in the last step",
+            "Controller time in the last step: scoring, observations, decide, applying, acks, logs (metrics.jsonl's"
+            " controller_seconds; writing that line, the export and status.json are counted in the total)",
             registry=r,
         )
-        self.overhead_total = Counter(f"{p}_controller_seconds", "Controller time, cumulative", registry=r)
+        self.overhead_total = Counter(f"{p}_controller_seconds", "Controller time over whole step boundaries, cumulative",
+                                      registry=r)
         self.tunix = Gauge(f"{p}_tunix_figure", "Tunix's own figures passed through (loss, kl, rewards)", ["name"], registry=r)
         self.checkpoint_failures = Counter(f"{p}_checkpoint_failures", "Checkpoints that could not be written", registry=r)
 
@@ -156,6 +158,10 @@ class Exporter:
 
     def checkpoint_saved(self) -> None:
         self.alerts.labels(ALERT_CHECKPOINT_FAILED).set(0)
+
+    def boundary_finished(self, seconds: float) -> None:
+        """The part of a step boundary after its metrics line was built (writing it, this export, status)."""
+        self.overhead_total.inc(max(seconds, 0.0))
 
     def update(self, record: Mapping[str, Any]) -> None:
         """Export one metrics-log record (a live step or a replayed line)."""

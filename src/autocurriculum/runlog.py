@@ -8,7 +8,9 @@ what the exporter can be fed from. One schema, built in one place (`metrics_reco
       "step": 12,                 # 1-based training step (= batch drawn from the stream)
       "plan_step": 0, "phase": "behaviour", "part": "",
       "time": 1764057600.1,       # unix seconds when the step's observation was complete
-      "step_seconds": 0.41, "controller_seconds": 0.002,
+      "step_seconds": 0.41,       # wall time since the previous step boundary
+      "controller_seconds": 0.002,  # the daemon's own time in this step: scoring the batch, and the
+                                    # boundary up to writing this line (decide, apply, acks, logs)
       "observation": StepObservation.to_json(),
       "eval": StepObservation.to_json() | null,      # held-out figures when evaluated this step
       "tunix": {"loss": 0.1, "kl": 0.002, ...},      # Tunix's own figures when available

@@ -20,8 +20,10 @@ ALERT_BUDGET = "budget_exhausted"
 ALERT_REGRESSION = "guard_regression"
 ALERT_CHECKPOINT_FAILED = "checkpoint_failed"  # raised by the daemon, not by decide()
 
-# The alerts exported as `autocurriculum_alert{alert=...}` (each starts at 0).
-EXPORTED_ALERTS = (ALERT_COLLAPSE, ALERT_NO_VARIANCE, ALERT_NONFINITE_REWARDS, ALERT_HOLD, ALERT_CHECKPOINT_FAILED)
+# Every alert, each exported as `autocurriculum_alert{alert=...}` (starting at 0): an alert Prometheus
+# cannot see is an alert nobody is paged for (tests/test_exporter.py checks that none is left out).
+EXPORTED_ALERTS = (ALERT_COLLAPSE, ALERT_NO_VARIANCE, ALERT_NONFINITE_REWARDS, ALERT_NONFINITE_METRICS, ALERT_HOLD,
+                   ALERT_BUDGET, ALERT_REGRESSION, ALERT_CHECKPOINT_FAILED)
 
 # What became of an operator request (`OperatorResult.result`).
 REQUEST_APPLIED = "applied"

@@ -258,7 +258,13 @@ class Daemon:
             yield to_tunix_batch(items)
 
     def _finish_step(self) -> None:
-        """Close step `self.step`: judge it, apply the decision, and record it everywhere."""
+        """Close step `self.step`: judge it, apply the decision, and record it everywhere.
+
+        `controller_seconds` in the metrics line is the whole boundary up to that line (scoring the
+        batch in the reward calls, the roll-up, decide, applying, acks, the completion sample, the
+        transitions log and its events); what follows it (writing the line, the export, the progress
+        line, status.json) is added to the exporter's cumulative controller time once it is done.
+        """
         started = time.perf_counter()
         records, dispatch_seconds = self.observations.take()
         observation = summarize(self.step, records, self.policy.training.generations_per_prompt)
@@ -275,13 +281,7 @@ class Daemon:
                           message=result.message, step=self.step)
         now = time.monotonic()
         step_seconds, self._last_boundary = now - self._last_boundary, now
-        controller_seconds = time.perf_counter() - started + dispatch_seconds  # the controller's own time, not Tunix's
         self.phase_steps[before.phase] = self.phase_steps.get(before.phase, 0) + 1
-        record = runlog.metrics_record(
-            step=self.step, after=after, decision=decision, observation=observation, evaluation=evaluation,
-            requests=requests, tunix=self.trainer.tunix_metrics(), time=time.time(), step_seconds=step_seconds,
-            controller_seconds=controller_seconds, batch_ids=self._batch_ids)
-        runlog.append_line(self.run_dir / runlog.METRICS_LOG, record)
         sample = self.observations.take_sample()
         if sample is not None:  # a few texts for a person to read (report.py); a view, never a reason to stop
             try:
@@ -296,6 +296,13 @@ class Daemon:
             self.transitions.append(transition)
             event = logs.ROLLBACK if decision.action.kind is controller.ActionKind.ROLLBACK else logs.PHASE_SWITCHED
             self.log.info(event, **transition, evidence=decision.evidence)
+        tunix = self.trainer.tunix_metrics()
+        recorded = time.perf_counter()
+        record = runlog.metrics_record(
+            step=self.step, after=after, decision=decision, observation=observation, evaluation=evaluation,
+            requests=requests, tunix=tunix, time=time.time(), step_seconds=step_seconds,
+            controller_seconds=recorded - started + dispatch_seconds, batch_ids=self._batch_ids)
+        runlog.append_line(self.run_dir / runlog.METRICS_LOG, record)
         self.exporter.update(record)
         print(progress_line(record), flush=True)
         write_status(self.run_dir, record, policy_file=self.policy.file, plan=self.plan, state=self.state,
@@ -305,6 +312,7 @@ class Daemon:
             # in a thread: drawing takes about a second, which the step boundary must not wait for
             self._reporter = threading.Thread(target=self._write_report, name="autocurriculum-report", daemon=True)
             self._reporter.start()
+        self.exporter.boundary_finished(time.perf_counter() - recorded)
 
     def _apply(self, decision: controller.Decision) -> None:
         applied = apply_action(decision, self.plan, self.stream, self.trainer, self.dispatcher)

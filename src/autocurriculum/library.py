@@ -9,12 +9,26 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from autocurriculum import behaviour_mix
 from autocurriculum.data import Item, MixtureStream, apply_subset, load_source, pool_key
-from autocurriculum.policy import Mixture, Policy, expand_plan
+from autocurriculum.data.items import DataSettingError
+from autocurriculum.policy import Mixture, MixtureComponent, Policy, expand_plan
+
+CountTokens = Callable[[Sequence[str]], list[int]]
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """Items a pool or source lost to the model's limits (`fit_to_model`), for the run's log."""
+
+    part: str  # "source NAME" or "pool KEY"
+    dropped: int
+    kept: int
+    reason: str
 
 
 class SourceLibrary:
@@ -24,12 +38,56 @@ class SourceLibrary:
         self.cache_dir = cache_dir
         self._items: dict[str, list[Item]] = {}
         self.pools: dict[str, list[Item]] = {}
+        self._components: dict[str, MixtureComponent] = {}
         for step in expand_plan(policy):
             for component in step.mixture.components:
                 key = pool_key(component)
                 if key not in self.pools:
+                    self._components[key] = component
                     self.pools[key] = apply_subset(self.items(component.source), component.subset,
                                                    policy.run.dataset_seed, component.source)
+
+    def fit_to_model(self, count_tokens: CountTokens, max_prompt_tokens: int) -> list[Dropped]:
+        """Drop what the model cannot take, now that its tokenizer is known; what was dropped, and why.
+
+        Why after loading: the data is read (and checked) before the model is built, so a bad file
+        is reported in a second; only the model's tokenizer can say how long a text really is.
+        - A prompt longer than `training.max_prompt_tokens` would make Tunix's sampler fail mid-run
+          (a held-out GSM8K test question, say): such items leave every source and pool.
+        - `max_question_tokens` is first applied with whitespace words (no tokenizer yet) and now
+          again with the model's tokens, so the subset keeps what its name says.
+        A source or pool left with nothing is a setting that cannot work (DataSettingError, exit 78).
+        """
+        limit = max_prompt_tokens
+        for name in self.policy.eval.sources:  # held-out items are sampled by the same model
+            self.items(name)
+        dropped: list[Dropped] = []
+        reason = f"prompt longer than training.max_prompt_tokens = {limit}"
+        fits: dict[str, bool] = {}
+        for name, items in self._items.items():
+            lengths = count_tokens([item.prompt for item in items])
+            fits.update((item.id, length <= limit) for item, length in zip(items, lengths))
+            kept = [item for item in items if fits[item.id]]
+            if not kept:
+                raise DataSettingError(f"training.max_prompt_tokens: {limit} tokens hold no prompt of source {name!r} "
+                                       f"(its shortest prompt has {min(lengths)} tokens)")
+            if len(kept) < len(items):
+                dropped.append(Dropped(f"source {name}", len(items) - len(kept), len(kept), reason))
+                self._items[name] = kept
+        for key, pool in self.pools.items():
+            subset = self._components[key].subset
+            kept = [item for item in pool if fits.get(item.id, True)]
+            why = reason
+            if subset.max_question_tokens is not None:
+                questions = count_tokens([item.question for item in kept])
+                kept = [item for item, length in zip(kept, questions) if length <= subset.max_question_tokens]
+                why += f", or question longer than max_question_tokens = {subset.max_question_tokens} model tokens"
+            if not kept:
+                raise DataSettingError(f"pool {key}: {why}: no item of its {len(pool)} is left")
+            if len(kept) < len(pool):
+                dropped.append(Dropped(f"pool {key}", len(pool) - len(kept), len(kept), why))
+                self.pools[key] = kept
+        return dropped
 
     def items(self, source: str) -> list[Item]:
         if source not in self._items:

@@ -31,6 +31,7 @@ CHECKPOINT_FAILED: Final = "checkpoint_failed"
 CHECKPOINT_FALLBACK: Final = "checkpoint_fallback"
 WEIGHTS_RESTORED: Final = "weights_restored"
 EPOCH_STARTED: Final = "epoch_started"
+ITEMS_DROPPED: Final = "items_dropped"
 ALERT: Final = "alert"
 EVALUATED: Final = "evaluated"
 
@@ -50,6 +51,7 @@ REQUIRED_FIELDS: Final[Mapping[str, frozenset[str]]] = {
     CHECKPOINT_FALLBACK: frozenset({"step", "path", "problem"}),
     WEIGHTS_RESTORED: frozenset({"step", "checkpoint", "path", "collapse_began"}),
     EPOCH_STARTED: frozenset({"source", "epoch"}),
+    ITEMS_DROPPED: frozenset({"part", "dropped", "kept", "reason"}),
     ALERT: frozenset({"alert", "step"}),
     EVALUATED: frozenset({"step", "items"}),
 }

@@ -5,13 +5,16 @@ parts built the same way (where the caches live, the data before the model, the 
 mixture and rewards). Written once, a change to the order or to a cache path cannot drift apart.
 
 The order matters: the data is loaded first, so a bad data file is reported in a second, before JAX
-and Tunix are even imported; then the trainer backend builds the model. The real backend
+and Tunix are even imported; then the trainer backend builds the model, and the data is fitted to
+it (prompts its sampler cannot take are dropped and logged, `SourceLibrary.fit_to_model`) before
+the stream is built from it. The real backend
 (`grpo_backend`) imports the Tunix adapter lazily, so importing this module stays light; the fast
 tests pass a backend of their own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from typing import Any, Protocol
 
 from autocurriculum.data import MixtureStream
 from autocurriculum.library import SourceLibrary
-from autocurriculum.logs import EPOCH_STARTED
+from autocurriculum.logs import EPOCH_STARTED, ITEMS_DROPPED
 from autocurriculum.observation import RecordBatch
 from autocurriculum.policy import Plan, Policy, expand_plan
 from autocurriculum.rewards import CountTokens, RewardDispatcher
@@ -99,8 +102,10 @@ def build_run(policy: Policy, *, log: EventLog, plan: Plan | None = None,
     def on_epoch(source: str, epoch: int) -> None:
         log(EPOCH_STARTED, source=source, epoch=epoch)
 
-    stream = library.stream(plan[0].mixture, seed=policy.run.seed, on_epoch=on_epoch)
     count_tokens, open_trainer = (backend or grpo_backend)(policy, base_dir, cache, library, log)
+    for dropped in library.fit_to_model(count_tokens, policy.training.max_prompt_tokens):
+        log(ITEMS_DROPPED, **dataclasses.asdict(dropped))
+    stream = library.stream(plan[0].mixture, seed=policy.run.seed, on_epoch=on_epoch)
     dispatcher = RewardDispatcher(count_tokens=count_tokens, on_batch=on_batch, on_texts=on_texts)
     trainer = open_trainer(dispatcher.reward_fns(plan[0].rewards), dispatcher.observe_batch)
     return RunParts(policy, plan, base_dir, cache, library, stream, dispatcher, trainer)

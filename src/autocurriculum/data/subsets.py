@@ -18,7 +18,9 @@ def apply_subset(items: Sequence[Item], subset: SubsetSpec, seed: int, source: s
                  count_tokens: Callable[[str], int] | None = None) -> list[Item]:
     """iterable_slice(items, start, end) on a seeded shuffle, then the length filters.
 
-    Token lengths use `count_tokens` (the model's tokenizer) or, without one, whitespace words.
+    Token lengths use `count_tokens` (the model's tokenizer) or, without one, whitespace words: the
+    data is loaded before the model, so the library first filters by words and then again by the
+    model's tokens once it is built (`SourceLibrary.fit_to_model`).
     """
     if not 0.0 <= subset.start < subset.end <= 1.0:
         raise DataError(f"subset of source {source!r}: need 0 <= start < end <= 1 (got {subset.start}, {subset.end})")

@@ -117,3 +117,30 @@ def test_eval_report_figures_match_a_direct_count_over_its_jsonl(reference_run: 
         assert float(row.group(4)) == round(counts["refused"] / n, 3)
         for kind, count in counts.items():
             assert f"### {kind} ({count} of {n})" in section
+
+
+def test_a_users_tunix_reward_function_trains_through_the_real_daemon(tmp_path: Path) -> None:
+    """A reward written for Tunix (tests/user_rewards/tunix_style.py) beside the built-ins, on real GRPO:
+    its values are in metrics.jsonl and on the daemon's /metrics."""
+    import urllib.request
+
+    user_reward = dp.REPO / "tests" / "user_rewards" / "tunix_style.py"
+    text = dp.E2E_POLICY.read_text().replace('cache_dir = "../../.cache/autocurriculum"',
+                                             f'cache_dir = "{dp.REPO / ".cache" / "autocurriculum"}"')
+    head, sep, tail = text.partition('name = "light_length_penalty"\n')
+    assert sep
+    policy = tmp_path / "policy.toml"
+    policy.write_text(head + sep + f'\n[[phases.rewards]]\nname = "brevity"\nfunction = "{user_reward}:brevity"\n' + tail)
+    run_dir = tmp_path / "run"
+    port = dp.free_port()
+    process = dp.start(run_dir, "run.max_steps=200", f"metrics.port={port}", policy=policy)
+    try:
+        dp.wait_for_steps(run_dir, 3, process)
+        exposition = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert dp.finish(process, 120) == 0, dp.log_of(run_dir)
+    records = dp.lines(run_dir / "metrics.jsonl")
+    assert all("brevity" in r["observation"]["reward_means"] for r in records if r["plan_step"] == 0)
+    assert all(r["observation"]["reward_means"]["brevity"] <= 0.0 for r in records if r["plan_step"] == 0)
+    assert 'autocurriculum_reward_function_mean{function="brevity"}' in exposition

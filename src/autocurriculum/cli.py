@@ -34,8 +34,11 @@ def _delegate(module: str, name: str) -> Handler:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from autocurriculum.policy import describe_plan, expand_plan, load
+    from autocurriculum.user_rewards import resolve_user_rewards
+    from autocurriculum.wiring import policy_dir
 
     policy = load(Path(args.policy), overrides=args.set or ())
+    resolve_user_rewards(policy, policy_dir(policy))  # imports and calls a user's reward functions once
     plan = expand_plan(policy)
     print(f"{policy.file}: {len(policy.phases)} phases, {len(plan)} single-factor plan steps")
     print(describe_plan(policy, plan))

@@ -32,6 +32,7 @@ CHECKPOINT_FALLBACK: Final = "checkpoint_fallback"
 WEIGHTS_RESTORED: Final = "weights_restored"
 EPOCH_STARTED: Final = "epoch_started"
 ITEMS_DROPPED: Final = "items_dropped"
+REWARD_FAILED: Final = "reward_failed"
 ALERT: Final = "alert"
 EVALUATED: Final = "evaluated"
 
@@ -52,6 +53,7 @@ REQUIRED_FIELDS: Final[Mapping[str, frozenset[str]]] = {
     WEIGHTS_RESTORED: frozenset({"step", "checkpoint", "path", "collapse_began"}),
     EPOCH_STARTED: frozenset({"source", "epoch"}),
     ITEMS_DROPPED: frozenset({"part", "dropped", "kept", "reason"}),
+    REWARD_FAILED: frozenset({"reward", "problem"}),
     ALERT: frozenset({"alert", "step"}),
     EVALUATED: frozenset({"step", "items"}),
 }

@@ -3,18 +3,21 @@ reward set, criteria and plateau tests, and the `[plateau]` defaults those tests
 
 Mixture weights are positive and sum to 1 within 1e-6; they are NOT normalised, so the file says
 exactly what the stream draws. Reward parameters are stored with their defaults filled in
-(`spec.REWARD_PARAMETERS`), so "the same reward set" compares effective parameters. Metric names
+(`spec.REWARD_PARAMETERS`), so "the same reward set" compares effective parameters; a user's reward
+function (`function = "module:fn"`) is named and checked for form here, imported by user_rewards.py. Metric names
 are checked against what the observations can report (observation.py).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from autocurriculum.observation import STEP_METRICS, is_known_metric, is_rate
 from autocurriculum.spec import (
+    RESERVED_REWARD_KEYWORDS,
     REWARD_PARAMETERS,
     BudgetAction,
     ChangeOrder,
@@ -35,6 +38,7 @@ from autocurriculum.spec import (
 from autocurriculum.toml_table import TomlTable, did_you_mean
 
 WEIGHT_TOLERANCE = 1e-6  # mixture weights must sum to 1 within this
+USER_REWARD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 
 # Numeric plateau fields: (lowest, highest, lowest excluded, highest excluded). One table for the
 # [plateau] defaults and for every [[phases.plateau]] entry, so both are held to the same ranges.
@@ -118,6 +122,9 @@ def _parse_rewards(t: TomlTable) -> RewardSet:
     for i, raw in enumerate(t.array("rewards", required=True)):
         rt = TomlTable(t.file, f"{t.at('rewards')}[{i}]", raw)
         name = rt.string("name")
+        if "function" in rt.data:
+            rewards.append(_parse_user_reward(rt, name))
+            continue
         if name not in REWARD_PARAMETERS:
             raise rt.error("name", "unknown reward function", did_you_mean(name, REWARD_PARAMETERS))
         params = dict(REWARD_PARAMETERS[name])
@@ -135,6 +142,30 @@ def _parse_rewards(t: TomlTable) -> RewardSet:
     if len(set(names)) != len(names):
         raise PolicyError(t.file, t.at("rewards"), names, "a reward function appears twice")
     return tuple(rewards)
+
+
+def _parse_user_reward(rt: TomlTable, name: str) -> RewardSpec:
+    """A user's reward function: where it is, and the params it is called with (checked, not imported)."""
+    if name in REWARD_PARAMETERS:
+        raise rt.error("name", "is a built-in reward's name; give your function another name")
+    if not USER_REWARD_NAME.fullmatch(name):
+        raise rt.error("name", "must be a plain name (letters, digits, _ . -): it labels metrics and Prometheus series")
+    function = rt.string("function", non_empty=True)
+    where, _, attribute = function.rpartition(":")
+    if not where or not attribute.isidentifier():
+        raise rt.error("function", "must be 'package.module:function' or 'file.py:function'")
+    params: dict[str, object] = {}
+    pt = rt.table("params")
+    if pt is not None:
+        for key, value in pt.data.items():
+            if key in RESERVED_REWARD_KEYWORDS or not key.isidentifier():
+                raise PolicyError(rt.file, pt.at(key), value, "cannot be a parameter name: the reward function "
+                                  f"receives {', '.join(sorted(RESERVED_REWARD_KEYWORDS))} itself")
+            if not isinstance(value, (int, float, str, bool)):
+                raise PolicyError(rt.file, pt.at(key), value, "must be a number, a string or a boolean")
+            params[key] = value
+    rt.finish()
+    return RewardSpec(name, params, function)  # type: ignore[arg-type]  # a user's params need not be numbers
 
 
 def _parse_criteria(t: TomlTable) -> tuple[Criterion, ...]:

@@ -170,6 +170,10 @@ def _rewards_text(rewards: RewardSet) -> str:
     """Names, with the parameters that differ from the defaults (`spec.REWARD_PARAMETERS`)."""
     parts = []
     for reward in rewards:
+        if reward.is_user_function:
+            given = "".join(f", {k}={v!r}" for k, v in reward.params.items())
+            parts.append(f"{reward.name}({reward.function}{given})")
+            continue
         defaults = REWARD_PARAMETERS.get(reward.name, {})
         changed = {k: v for k, v in reward.params.items() if defaults.get(k) != v}
         parts.append(reward.name + (f"({', '.join(f'{k}={v:g}' for k, v in changed.items())})" if changed else ""))

@@ -68,6 +68,7 @@ from autocurriculum.contract import (
 )
 from autocurriculum.observation import RecordBatch
 from autocurriculum.spec import REWARD_PARAMETERS, RewardSpec
+from autocurriculum.user_rewards import UserFunction, call_user_reward
 
 DEFAULT_LENGTH_BUDGET: Final = 20.0  # tokens; the rambling budget's base when the set has no budget
 DEFAULT_RAMBLING_FACTOR: Final = 3.0  # rambling: longer than this many times the length budget
@@ -159,13 +160,19 @@ def reward_column(name: str, params: Mapping[str, float], parsed: ParsedColumns,
 class ActiveRewardSet:
     """A reward set with its parameters resolved: what the returned functions are bound to."""
 
-    __slots__ = ("specs", "names", "params", "budget")
+    __slots__ = ("specs", "names", "params", "budget", "user_functions")
 
-    def __init__(self, reward_set: Sequence[RewardSpec], length_budget: float) -> None:
+    def __init__(self, reward_set: Sequence[RewardSpec], length_budget: float,
+                 user_functions: Mapping[str, UserFunction] | None = None) -> None:
         self.specs = tuple(reward_set)
         self.names = tuple(spec.name for spec in self.specs)
-        self.params = tuple(reward_params(spec) for spec in self.specs)
+        self.params = tuple({} if spec.is_user_function else reward_params(spec) for spec in self.specs)
         self.budget = next((p["budget"] for p in self.params if "budget" in p), length_budget)
+        given = user_functions or {}
+        missing = [spec.function for spec in self.specs if spec.is_user_function and spec.function not in given]
+        if missing:
+            raise ValueError(f"user reward functions not resolved (user_rewards.resolve_user_rewards): {missing}")
+        self.user_functions = {spec.name: given[spec.function] for spec in self.specs if spec.is_user_function}
 
 
 class RewardFunction:
@@ -210,10 +217,14 @@ class RewardDispatcher:
         length_budget: float = DEFAULT_LENGTH_BUDGET,
         rambling_factor: float = DEFAULT_RAMBLING_FACTOR,
         on_texts: Callable[[Sequence[str], Sequence[str], RecordBatch], None] | None = None,
+        user_functions: Mapping[str, UserFunction] | None = None,
+        on_reward_error: Callable[[str, str], None] | None = None,
     ) -> None:
         self.count_tokens = count_tokens
         self.on_batch = on_batch
         self.on_texts = on_texts
+        self.user_functions = dict(user_functions or {})  # RewardSpec.function -> the user's callable
+        self.on_reward_error = on_reward_error  # (reward name, what went wrong): the batch's values are NaN
         self.length_budget = length_budget
         self.rambling_factor = rambling_factor
         self._lock = threading.Lock()
@@ -221,7 +232,7 @@ class RewardDispatcher:
 
     def reward_fns(self, reward_set: Sequence[RewardSpec]) -> list[RewardFunction]:
         """Tunix-signature functions for this reward set, named like the rewards, in the set's order."""
-        active = ActiveRewardSet(reward_set, self.length_budget)
+        active = ActiveRewardSet(reward_set, self.length_budget, self.user_functions)
         return [RewardFunction(name, self, active) for name in active.names]
 
     def observe(
@@ -232,7 +243,8 @@ class RewardDispatcher:
         reward_set: Sequence[RewardSpec] | ActiveRewardSet = (),
     ) -> RecordBatch:
         """Parse and score completions into records, emitting nothing (held-out evaluation)."""
-        active = reward_set if isinstance(reward_set, ActiveRewardSet) else ActiveRewardSet(reward_set, self.length_budget)
+        active = reward_set if isinstance(reward_set, ActiveRewardSet) else ActiveRewardSet(
+            reward_set, self.length_budget, self.user_functions)
         records, _ = self._score(active, _texts(completions), answers, domains)
         return records
 
@@ -240,7 +252,7 @@ class RewardDispatcher:
                prompts: Sequence[str] = ()) -> list[float]:
         """The values of reward `name` for this batch; the first call of a batch scores the whole set."""
         with self._lock:
-            return list(self._scored_batch(active, completions, kwargs).columns[name])
+            return list(self._scored_batch(active, completions, kwargs, prompts).columns[name])
 
     def observe_batch(self, prompts: Sequence[str], completions: Sequence[str], rewards: object = None,
                       advantages: object = None, **kwargs: object) -> dict[str, object]:
@@ -252,7 +264,7 @@ class RewardDispatcher:
         """
         with self._lock:
             scored = self._scored_batch(self._scored.active if self._scored else ActiveRewardSet((), self.length_budget),
-                                        completions, kwargs)
+                                        completions, kwargs, prompts)
             self._scored = None  # the next batch, even one equal to this, is scored and emitted anew
         records = scored.records
         if advantages is not None:
@@ -266,8 +278,8 @@ class RewardDispatcher:
             self.on_texts(prompts, completions, records)
         return {}
 
-    def _scored_batch(self, active: ActiveRewardSet, completions: Sequence[str],
-                      kwargs: Mapping[str, object]) -> _ScoredBatch:
+    def _scored_batch(self, active: ActiveRewardSet, completions: Sequence[str], kwargs: Mapping[str, object],
+                      prompts: Sequence[str] = ()) -> _ScoredBatch:
         """This batch scored with `active`: the last one when it holds the same texts, golds and domains.
 
         The very objects of the last call (kept alive here, so never a new batch at a reused address)
@@ -285,14 +297,14 @@ class RewardDispatcher:
                 and last.domains == domains:
             return last
         started = time.perf_counter()
-        records, columns = self._score(active, texts, answers, domains)
+        records, columns = self._score(active, texts, answers, domains, prompts, kwargs)
         self._scored = _ScoredBatch(active, raw, texts, answers, domains, records, columns,
                                     time.perf_counter() - started)
         return self._scored
 
     def _score(
         self, active: ActiveRewardSet, texts: Sequence[str], answers: Sequence[str] | None,
-        domains: Sequence[str] | None,
+        domains: Sequence[str] | None, prompts: Sequence[str] = (), tunix_keywords: Mapping[str, object] | None = None,
     ) -> tuple[RecordBatch, dict[str, Column]]:
         n = len(texts)
         golds = answers if answers is not None else repeat("", n)
@@ -314,14 +326,30 @@ class RewardDispatcher:
             correct = [correct[i] for i in index]
             hallucinated = [hallucinated[i] for i in index]
         fields = ParsedColumns.of(parsed)
-        columns = {name: reward_column(name, params, fields, correct)
-                   for name, params in zip(active.names, active.params)}
+        columns = {spec.name: self._user_column(spec, active.user_functions[spec.name], texts, prompts,
+                                                tunix_keywords or {}, fields, correct)
+                   if spec.is_user_function else reward_column(spec.name, params, fields, correct)
+                   for spec, params in zip(active.specs, active.params)}
         limit = self.rambling_factor * active.budget
         rambling = [chars > 0 or length > limit for chars, length in zip(fields.outside_chars, fields.length_tokens)]
         batch = RecordBatch(list(kinds), fields.strict_ok, list(map(bool, fields.answer)), fields.refused,
                             fields.length_tokens, rambling, correct, hallucinated, fields.empty, list(map(hash, texts)),
                             columns)
         return batch, columns
+
+
+    def _user_column(self, spec: RewardSpec, function: UserFunction, texts: Sequence[str], prompts: Sequence[str],
+                     tunix_keywords: Mapping[str, object], fields: ParsedColumns, correct: Correct) -> Column:
+        """A user's reward for the batch, given Tunix's keywords, the parsed contract and its params."""
+        keywords: dict[str, object] = {
+            **tunix_keywords, "extracted_answer": list(fields.answer), "reasoning": list(fields.reasoning),
+            "strict": list(fields.strict_ok), "refused": list(fields.refused),
+            "length_tokens": list(fields.length_tokens), "correct": list(correct), **spec.params,
+        }
+        values, problem = call_user_reward(function, list(prompts) or [""] * len(texts), texts, keywords)
+        if problem and self.on_reward_error is not None:
+            self.on_reward_error(spec.name, problem)
+        return values
 
 
 class _ScoredBatch(NamedTuple):
@@ -362,3 +390,30 @@ def _kwarg_column(kwargs: Mapping[str, object], key: str, n: int) -> list[str] |
     if getattr(getattr(values, "dtype", None), "kind", "") == "U":  # numpy strings: already str
         return as_list
     return [v if isinstance(v, str) else ("" if v is None else str(v)) for v in as_list]
+
+
+def _plain_tunix_reward(name: str) -> Callable[..., list[float]]:
+    """The built-in `name` with its default parameters as a plain Tunix reward function.
+
+    For a user's own Tunix script: `reward_fns=[punish_refusal, strict_format_gate, light_length_penalty]`
+    works as is. Each call parses the batch itself (the daemon's dispatcher parses once per batch).
+    """
+    active = ActiveRewardSet((RewardSpec(name),), DEFAULT_LENGTH_BUDGET)
+    scorer = RewardDispatcher()
+
+    def reward(prompts: Sequence[str], completions: Sequence[str], **kwargs: object) -> list[float]:
+        texts = _texts(completions)
+        n = len(texts)
+        _, columns = scorer._score(active, texts, _kwarg_column(kwargs, "answer", n), _kwarg_column(kwargs, "domain", n))
+        return columns[name]
+
+    reward.__name__ = reward.__qualname__ = name
+    reward.__doc__ = f"The built-in reward `{name}` with its default parameters, as a Tunix reward function."
+    return reward
+
+
+punish_refusal = _plain_tunix_reward("punish_refusal")
+strict_format_gate = _plain_tunix_reward("strict_format_gate")
+light_length_penalty = _plain_tunix_reward("light_length_penalty")
+check_answer_strict = _plain_tunix_reward("check_answer_strict")
+penalize_length = _plain_tunix_reward("penalize_length")

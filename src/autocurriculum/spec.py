@@ -104,10 +104,21 @@ class Mixture:
 
 @dataclass(frozen=True, slots=True)
 class RewardSpec:
-    """One named reward function and its parameters (names and defaults: `REWARD_PARAMETERS`)."""
+    """One named reward function and its parameters.
+
+    A built-in (names and defaults: `REWARD_PARAMETERS`) has numeric parameters; a user's reward
+    names its `function` ("package.module:function", or "file.py:function" from the policy's folder)
+    with Tunix's signature `fn(prompts, completions, **kwargs) -> list[float]`, and its `params`
+    (any TOML scalars) are passed to it as keyword arguments.
+    """
 
     name: str
     params: Mapping[str, float] = field(default_factory=dict)
+    function: str = ""
+
+    @property
+    def is_user_function(self) -> bool:
+        return bool(self.function)
 
 
 REWARD_PARAMETERS: Final[Mapping[str, Mapping[str, float]]] = {
@@ -118,6 +129,12 @@ REWARD_PARAMETERS: Final[Mapping[str, Mapping[str, float]]] = {
     "penalize_length": {"per_token_correct": -0.005, "per_token_wrong": -0.02, "budget": 20.0, "floor": -1.0},
 }
 RewardSet = tuple[RewardSpec, ...]
+
+# The keywords a user's reward function receives besides its own params: Tunix's (prompts,
+# completions, mode, the dataset's columns) and the parsed output contract, one value per completion.
+CONTRACT_KEYWORDS: Final = ("extracted_answer", "reasoning", "strict", "refused", "length_tokens", "correct")
+RESERVED_REWARD_KEYWORDS: Final = frozenset({"prompts", "completions", "mode", "answer", "domain", "id",
+                                             *CONTRACT_KEYWORDS})
 
 
 # ---------------------------------------------------------------- criteria and plateau

@@ -23,11 +23,12 @@ from typing import Any, Protocol
 
 from autocurriculum.data import MixtureStream
 from autocurriculum.library import SourceLibrary
-from autocurriculum.logs import EPOCH_STARTED, ITEMS_DROPPED
+from autocurriculum.logs import EPOCH_STARTED, ITEMS_DROPPED, REWARD_FAILED
 from autocurriculum.observation import RecordBatch
 from autocurriculum.policy import Plan, Policy, expand_plan
 from autocurriculum.rewards import CountTokens, RewardDispatcher
 from autocurriculum.trainer import BatchHook, RewardFn, Trainer
+from autocurriculum.user_rewards import resolve_user_rewards
 
 EventLog = Callable[..., None]
 """log(event, **fields): one structured event (see logs.py for the names and their fields)."""
@@ -93,11 +94,13 @@ def build_run(policy: Policy, *, log: EventLog, plan: Plan | None = None,
               on_texts: Callable[[Sequence[str], Sequence[str], RecordBatch], None] | None = None) -> RunParts:
     """Build the parts of a run on `plan` (default: the policy's) positioned at its first step.
 
-    Raises data.DataError, FileNotFoundError or ValueError for bad data, before any model is built.
+    Raises data.DataError, FileNotFoundError or ValueError for bad data, and PolicyError for a user's
+    reward function that cannot be imported or called, before any model is built.
     """
     plan = plan if plan is not None else expand_plan(policy)
     base_dir, cache = policy_dir(policy), cache_root(policy)
     library = SourceLibrary(policy, base_dir=base_dir, cache_dir=cache / "data")
+    user_functions = resolve_user_rewards(policy, base_dir)  # a broken user reward: refused before the model
 
     def on_epoch(source: str, epoch: int) -> None:
         log(EPOCH_STARTED, source=source, epoch=epoch)
@@ -106,15 +109,19 @@ def build_run(policy: Policy, *, log: EventLog, plan: Plan | None = None,
     for dropped in library.fit_to_model(count_tokens, policy.training.max_prompt_tokens):
         log(ITEMS_DROPPED, **dataclasses.asdict(dropped))
     stream = library.stream(plan[0].mixture, seed=policy.run.seed, on_epoch=on_epoch)
-    dispatcher = RewardDispatcher(count_tokens=count_tokens, on_batch=on_batch, on_texts=on_texts)
+    def on_reward_error(name: str, problem: str) -> None:
+        log(REWARD_FAILED, reward=name, problem=problem)
+
+    dispatcher = RewardDispatcher(count_tokens=count_tokens, on_batch=on_batch, on_texts=on_texts,
+                                  user_functions=user_functions, on_reward_error=on_reward_error)
     trainer = open_trainer(dispatcher.reward_fns(plan[0].rewards), dispatcher.observe_batch)
     return RunParts(policy, plan, base_dir, cache, library, stream, dispatcher, trainer)
 
 
 def structlog_events(logger: Any) -> EventLog:
-    """An EventLog over a structlog logger: each event at info level."""
+    """An EventLog over a structlog logger: a failing reward function at warning level, the rest at info."""
 
     def log(event: str, **fields: object) -> None:
-        logger.info(event, **fields)
+        (logger.warning if event == REWARD_FAILED else logger.info)(event, **fields)
 
     return log

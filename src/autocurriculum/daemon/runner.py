@@ -40,7 +40,7 @@ from autocurriculum.exits import (
     refusal_exit_code,
 )
 from autocurriculum.observation import StepObservation, summarize
-from autocurriculum.policy import Plan, Policy, expand_plan
+from autocurriculum.policy import Plan, Policy, PolicyError, expand_plan, policy_exit_code
 from autocurriculum.trainer import Batch
 from autocurriculum.wiring import TrainerBackend, build_run, structlog_events
 
@@ -143,10 +143,13 @@ class Daemon:
         A setting is named with its policy file (the message names the TOML path and the value); a
         data file's message names that file, its line and field.
         """
-        code = refusal_exit_code(error)
         text = " ".join(str(error).split()) or type(error).__name__
-        if code == EX_CONFIG:
-            text = f"{self.policy.file}: {text}"
+        if isinstance(error, PolicyError):  # a user's reward function: its message names the file already
+            code = policy_exit_code(error)
+        else:
+            code = refusal_exit_code(error)
+            if code == EX_CONFIG:
+                text = f"{self.policy.file}: {text}"
         self.log.error(logs.RUN_REFUSED, reason=text, exit_code=code)
         print(f"autocurriculum: {text}", file=sys.stderr, flush=True)
         return code

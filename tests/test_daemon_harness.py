@@ -74,6 +74,8 @@ def test_a_whole_curriculum_runs_in_process_and_records_every_step(tmp_path: Pat
     assert all(r["schema"] == METRICS_SCHEMA_VERSION for r in records)
     assert all(len(r["batch_ids"]) == 4 and r["observation"]["completions"] == 16 for r in records)
     assert records[0]["observation"]["metrics"]["extraction_rate"] == 1.0
+    assert all(r["aliases"]["completions/mean_length"] == r["observation"]["metrics"]["mean_length_tokens"]
+               for r in records)  # Tunix's name for the same figure, in every line
     assert records[0]["tunix"] == {"loss": 0.5}  # the trainer's own figures, after one batch
     assert [r["decision"]["action"] for r in records if r["decision"]["action"] != "none"] == [a for _, a, _ in TOUR]
     assert [(r["plan_step"], r["phase"], r["part"]) for r in records if r["step"] in (6, 7, 14, 21)] == [

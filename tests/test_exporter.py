@@ -306,3 +306,21 @@ def test_the_daemon_modules_that_must_stay_pure_do_not_import_prometheus() -> No
             "print('prometheus_client' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_the_readme_maps_every_metric_to_its_one_prometheus_series_and_its_tunix_name() -> None:
+    """One documented mapping: the README's table is the exporter's, and the aliases are metrics.jsonl's."""
+    from autocurriculum.exporter import SERIES
+    from autocurriculum.observation import STEP_METRICS, StepObservation
+
+    readme = (REPO / "README.md").read_text()
+    rows = {line.split("|")[1].strip().split()[0].strip("`"): line.split("|")[2].strip().strip("`")
+            for line in readme.splitlines() if line.startswith("| `") and line.count("|") == 4}
+    assert {metric: rows.get(metric) for metric in STEP_METRICS} == {m: SERIES[m][0] for m in STEP_METRICS}
+    observation = StepObservation(1, 8, {"mean_length_tokens": 31.5, "learnable_group_ratio": 0.75, "reward_mean": 0.25},
+                                  reward_means={"strict_format_gate": 0.5})
+    aliases = observation.tunix_aliases()
+    assert aliases == {"completions/mean_length": 31.5, "frac_reward_zero_std": 0.25, "rewards/score/mean": 0.25,
+                       "rewards/strict_format_gate/mean": 0.5}
+    for alias in ("completions/mean_length", "frac_reward_zero_std", "rewards/score/mean", "rewards/<name>/mean"):
+        assert f"`{alias}`" in readme

@@ -135,6 +135,25 @@ class StepObservation:
             "nonfinite": self.nonfinite,
         }
 
+    def tunix_aliases(self) -> dict[str, float]:
+        """The same figures under the names Tunix's and TRL's loggers give them (metrics.jsonl's "aliases").
+
+        Why: people who watch Tunix or TRL runs know `completions/mean_length`, `frac_reward_zero_std`
+        and `rewards/<name>/mean`; the line says each under that name too, computed from this step.
+        """
+        aliases: dict[str, float] = {}
+        length, learnable, reward = self.get(MEAN_LENGTH), self.get(LEARNABLE_GROUPS), self.get(REWARD_MEAN)
+        if length is not None:
+            aliases["completions/mean_length"] = length
+        if learnable is not None:
+            aliases["frac_reward_zero_std"] = 1.0 - learnable
+        if reward is not None:
+            aliases["rewards/score/mean"] = reward
+        for name, value in self.reward_means.items():
+            if math.isfinite(value):
+                aliases[f"rewards/{name}/mean"] = value
+        return aliases
+
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> StepObservation:
         return cls(

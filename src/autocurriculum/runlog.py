@@ -12,6 +12,8 @@ what the exporter can be fed from. One schema, built in one place (`metrics_reco
       "controller_seconds": 0.002,  # the daemon's own time in this step: scoring the batch, and the
                                     # boundary up to writing this line (decide, apply, acks, logs)
       "observation": StepObservation.to_json(),
+      "aliases": {"completions/mean_length": 31.5, "frac_reward_zero_std": 0.25, "rewards/<name>/mean": ...},
+                                  # the same figures under Tunix's / TRL's names (StepObservation.tunix_aliases)
       "eval": StepObservation.to_json() | null,      # held-out figures when evaluated this step
       "tunix": {"loss": 0.1, "kl": 0.002, ...},      # Tunix's own figures when available
       "batch_ids": ["gsm8k:train:17", ...],          # the items of the step's batch
@@ -72,6 +74,7 @@ def metrics_record(*, step: int, after: PlanStep, decision: controller.Decision,
         "controller_seconds": round(controller_seconds, 6),
         "batch_ids": list(batch_ids),
         "observation": observation.to_json(),
+        "aliases": observation.tunix_aliases(),
         "eval": evaluation.to_json() if evaluation is not None else None,
         "tunix": dict(tunix),
         "requests": [r.to_json() for r in requests],

@@ -32,7 +32,8 @@ pytestmark = pytest.mark.slow
 
 TINY = REPO / "policies" / "tiny.toml"
 SHAPES = ("model.tiny.layers=1", "model.tiny.embed_dim=32", "model.tiny.hidden_dim=64", "model.tiny.head_dim=16",
-          "model.tiny.vocab_size=96", "training.max_prompt_tokens=16", "training.max_new_tokens=8")
+          "model.tiny.vocab_size=96", "training.max_prompt_tokens=16", "training.max_new_tokens=8",
+          "training.prompts_per_step=4")
 KNOBS = ('training.lr_schedule="warmup_cosine"', "training.learning_rate=0.01", "training.warmup_steps=4",
          "training.decay_steps=10", "training.end_value=0.001", "training.max_grad_norm=0.5",
          "training.weight_decay=0.25", "training.b1=0.8", "training.b2=0.95", "training.num_iterations=2",

@@ -23,6 +23,7 @@ from tunix.models.gemma3 import model as gemma3_model
 from autocurriculum.policy import Policy, load
 from autocurriculum.tunix_adapter.environment import make_mesh
 from autocurriculum.tunix_adapter.model import ModelBundle, tiny_config
+from autocurriculum.tunix_adapter.optimizer import learning_rate_schedule
 from autocurriculum.tunix_adapter.session import GrpoSession
 from autocurriculum.tunix_adapter.tokenizer import load_sentencepiece, train_sentencepiece
 
@@ -126,3 +127,19 @@ def test_a_policy_without_knobs_trains_as_before(tokenizer_path: Path) -> None:
     assert (config.rollout_micro_batch_size, config.train_micro_batch_size, config.compute_logps_micro_batch_size,
             config.mini_batch_size) == (None, None, None, None)
 
+
+
+@pytest.mark.parametrize(("schedule", "warmup", "expected"), [
+    # linear warmup from 0 over 2 updates, then linear decay to end_value at decay_steps=6, then flat
+    ("warmup_linear", 2, [0.0, 0.005, 0.01, 0.00775, 0.0055, 0.00325, 0.001, 0.001]),
+    ("warmup_linear", 0, [0.01, 0.0085, 0.007, 0.0055, 0.004, 0.0025, 0.001, 0.001]),
+    # no warmup: cosine from the peak straight away
+    ("warmup_cosine", 0, [0.001 + 0.009 * 0.5 * (1 + math.cos(math.pi * min(s, 6) / 6)) for s in range(8)]),
+])
+def test_each_schedule_shape(schedule: str, warmup: int, expected: list[float]) -> None:
+    training = load(TINY, overrides=(f'training.lr_schedule="{schedule}"', "training.learning_rate=0.01",
+                                     f"training.warmup_steps={warmup}", "training.decay_steps=6",
+                                     "training.end_value=0.001")).training
+    rate = learning_rate_schedule(training)
+    assert callable(rate)
+    np.testing.assert_allclose([float(rate(step)) for step in range(8)], expected, rtol=1e-5, atol=1e-9)

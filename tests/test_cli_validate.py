@@ -45,6 +45,31 @@ def test_validate_shows_what_runs_and_what_must_hold(tmp_path: Path, capsys: pyt
     assert "budget:  100 steps, then hold" in first
 
 
+def test_validate_prints_the_resolved_training_knobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(_write(tmp_path, BASE))]) == 0
+    defaults = capsys.readouterr().out.split("\ntraining:\n")[1]
+    assert "schedule:  constant 0.003\n" in defaults
+    assert "adamw b1=0.9 b2=0.999 weight_decay=0.0001, no gradient clipping" in defaults
+    assert "generations_per_prompt=4 num_iterations=1 beta=0.04 epsilon=0.2" in defaults
+    assert "top_k=off" in defaults
+    assert "4 prompts per step; rollout_micro_batch_size=4 train_micro_batch_size=4 compute_logps_micro_batch_size=4" in defaults
+    knobs = ('lr_schedule = "warmup_linear"\nwarmup_steps = 20\nend_value = 1e-4\nmax_grad_norm = 0.5\nweight_decay = 0.01\n'
+             "b1 = 0.8\nb2 = 0.99\nnum_iterations = 2\nepsilon = 0.3\ntop_k = 40\ntrain_micro_batch_size = 2\n"
+             "compute_logps_micro_batch_size = 1\n")
+    policy = _write(tmp_path, BASE.replace('prompt_template = "plain"\n', 'prompt_template = "plain"\n' + knobs))
+    assert main(["validate", str(policy)]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("policy OK")
+    resolved = out.split("\ntraining:\n")[1]
+    # decay_steps not set: the run's optimizer updates, run.max_steps (300) x num_iterations (2)
+    assert "schedule:  warmup_linear, 0 -> 0.003 over warmup_steps=20, -> end_value=0.0001 at decay_steps=600" in resolved
+    assert "adamw b1=0.8 b2=0.99 weight_decay=0.01, max_grad_norm=0.5" in resolved
+    assert "num_iterations=2 beta=0.04 epsilon=0.3" in resolved
+    assert "top_k=40" in resolved
+    # an unset rollout micro-batch is Tunix's default: the train micro-batch
+    assert "rollout_micro_batch_size=2 train_micro_batch_size=2 compute_logps_micro_batch_size=1" in resolved
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_every_bad_policy_exits_78_naming_file_path_and_value(case: BadCase, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,6 +34,7 @@ def _delegate(module: str, name: str) -> Handler:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from autocurriculum.policy import describe_plan, expand_plan, load
+    from autocurriculum.training_knobs import describe_training
     from autocurriculum.user_rewards import resolve_user_rewards
     from autocurriculum.wiring import policy_dir
 
@@ -42,6 +43,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     plan = expand_plan(policy)
     print(f"{policy.file}: {len(policy.phases)} phases, {len(plan)} single-factor plan steps")
     print(describe_plan(policy, plan))
+    print(describe_training(policy.training))
     print("policy OK")
     return EX_OK
 

@@ -20,6 +20,8 @@ from autocurriculum.observation import (
 from autocurriculum.phase_sections import parse_phase, plateau_defaults
 from autocurriculum.spec import (
     KNOWN_TEMPLATES,
+    LR_SCHEDULES,
+    MICRO_BATCH_SIZES,
     MODEL_PRESETS,
     SOURCE_KINDS,
     WEIGHT_DTYPES,
@@ -144,7 +146,7 @@ def _parse_model(root: TomlTable) -> ModelSpec:
     return spec
 
 
-def _parse_training(root: TomlTable) -> TrainingSpec:
+def _parse_training(root: TomlTable, run: RunSpec) -> TrainingSpec:
     t = root.section("training")
     d = TrainingSpec()
     fsdp, tp = d.mesh_fsdp, d.mesh_tp
@@ -152,9 +154,15 @@ def _parse_training(root: TomlTable) -> TrainingSpec:
     if mt is not None:
         fsdp, tp = mt.integer("fsdp", fsdp), mt.integer("tp", tp)
         mt.finish()
+    learning_rate = t.number("learning_rate", d.learning_rate, low=0.0, open_low=True)
+    prompts_per_step = t.integer("prompts_per_step", d.prompts_per_step)
+    num_iterations = t.integer("num_iterations", d.num_iterations)
+    lr_schedule = t.string("lr_schedule", d.lr_schedule, choices=LR_SCHEDULES)
+    warmup_steps, decay_steps, end_value = _parse_schedule(t, lr_schedule, learning_rate,
+                                                           updates=run.max_steps * num_iterations)
     spec = TrainingSpec(
-        learning_rate=t.number("learning_rate", d.learning_rate, low=0.0, open_low=True),
-        prompts_per_step=t.integer("prompts_per_step", d.prompts_per_step),
+        learning_rate=learning_rate,
+        prompts_per_step=prompts_per_step,
         generations_per_prompt=t.integer("generations_per_prompt", d.generations_per_prompt, minimum=2),
         max_prompt_tokens=t.integer("max_prompt_tokens", d.max_prompt_tokens),
         max_new_tokens=t.integer("max_new_tokens", d.max_new_tokens),
@@ -165,9 +173,62 @@ def _parse_training(root: TomlTable) -> TrainingSpec:
         stop_pieces=_parse_stop_pieces(t),
         mesh_fsdp=fsdp,
         mesh_tp=tp,
+        lr_schedule=lr_schedule,
+        warmup_steps=warmup_steps,
+        decay_steps=decay_steps,
+        end_value=end_value,
+        max_grad_norm=t.number("max_grad_norm", d.max_grad_norm, low=0.0),
+        weight_decay=t.number("weight_decay", d.weight_decay, low=0.0),
+        b1=t.number("b1", d.b1, low=0.0, high=1.0, open_high=True),
+        b2=t.number("b2", d.b2, low=0.0, high=1.0, open_high=True),
+        num_iterations=num_iterations,
+        epsilon=t.number("epsilon", d.epsilon, low=0.0, high=1.0, open_low=True, open_high=True),
+        top_k=t.integer("top_k", d.top_k, minimum=0),
+        **_parse_micro_batch_sizes(t, prompts_per_step),
     )
     t.finish()
     return spec
+
+
+def _parse_schedule(t: TomlTable, lr_schedule: str, learning_rate: float, updates: int) -> tuple[int, int, float]:
+    """(warmup_steps, decay_steps, end_value) of the learning-rate schedule, in optimizer updates.
+
+    decay_steps is the schedule's whole length, warmup included (optax's and Tunix's meaning); it
+    defaults to the run's updates (run.max_steps x num_iterations), as Tunix's CLI defaults it to
+    max_steps. A constant learning rate has none of the three: one given anyway would be ignored
+    in silence, so it is an error.
+    """
+    if lr_schedule == "constant":
+        for key in ("warmup_steps", "decay_steps", "end_value"):
+            t.used.add(key)
+            if key in t.data:
+                raise t.error(key, "applies only to a decaying schedule",
+                              'set training.lr_schedule = "warmup_cosine" or "warmup_linear", or remove it')
+        return 0, 0, 0.0
+    warmup_steps = t.integer("warmup_steps", 0, minimum=0)
+    decay_steps = t.integer("decay_steps", updates)
+    if warmup_steps >= decay_steps:
+        if "decay_steps" in t.data:
+            raise t.error("decay_steps", f"must be greater than training.warmup_steps ({warmup_steps}): "
+                                         "it is the schedule's whole length, warmup included")
+        raise t.error("warmup_steps", f"must be less than decay_steps ({decay_steps}: not set, so the run's "
+                                      "optimizer updates: run.max_steps x num_iterations)")
+    end_value = t.number("end_value", 0.0, low=0.0)
+    if end_value > learning_rate:
+        raise t.error("end_value", f"must not exceed training.learning_rate ({learning_rate:g}), the schedule's peak")
+    return warmup_steps, decay_steps, end_value
+
+
+def _parse_micro_batch_sizes(t: TomlTable, prompts_per_step: int) -> dict[str, int | None]:
+    """Tunix's micro-batch sizes, in prompts: each must divide the batch, as Tunix checks only once training runs."""
+    sizes: dict[str, int | None] = {}
+    for key in MICRO_BATCH_SIZES:
+        size = t.optional_integer(key)
+        if size is not None and prompts_per_step % size:
+            raise t.error(key, f"must divide training.prompts_per_step ({prompts_per_step})",
+                          "Tunix splits each step's prompts into micro-batches of this many")
+        sizes[key] = size
+    return sizes
 
 
 def _parse_stop_pieces(t: TomlTable) -> tuple[str, ...]:
@@ -282,7 +343,7 @@ def parse_table(data: Mapping[str, Any], file: str) -> Policy:
     root = TomlTable(file, "", dict(data))
     run = _parse_run(root)
     model = _parse_model(root)
-    training = _parse_training(root)
+    training = _parse_training(root, run)
     metrics = _parse_metrics(root)
     judgement = _parse_judgement(root)
     sources = _parse_sources(root)

@@ -314,6 +314,30 @@ class TrainingSpec:
     stop_pieces: tuple[str, ...] = ()  # tokenizer pieces that also end a completion, e.g. "\n\n"
     mesh_fsdp: int = 1
     mesh_tp: int = 1
+    # the actor's optimizer: optax.adamw, its defaults unless set; the names are Tunix's (its CLI's
+    # optimizer_config) where it has one. Steps count optimizer updates: one per daemon step times
+    # num_iterations.
+    lr_schedule: str = "constant"  # "constant" | "warmup_cosine" | "warmup_linear"; learning_rate is the peak
+    warmup_steps: int = 0  # linear warmup from 0 to learning_rate (decaying schedules only)
+    decay_steps: int = 0  # the schedule's whole length, warmup included (optax's meaning); 0 when constant
+    end_value: float = 0.0  # the learning rate at decay_steps and after
+    max_grad_norm: float = 0.0  # optax.clip_by_global_norm before the optimizer; 0 = no clipping
+    weight_decay: float = 1e-4  # optax.adamw's defaults, so a policy without these trains as before
+    b1: float = 0.9
+    b2: float = 0.999
+    # GRPO (Tunix's GRPOConfig): updates per batch (mu) and the policy ratio's clip range (epsilon)
+    num_iterations: int = 1
+    epsilon: float = 0.2
+    top_k: int = 0  # RolloutConfig.top_k; 0 = no top-k filtering (Tunix: None)
+    # Tunix's RLTrainingConfig micro-batches, in prompts (each with its generations); None = the whole batch
+    rollout_micro_batch_size: int | None = None
+    train_micro_batch_size: int | None = None
+    compute_logps_micro_batch_size: int | None = None
+
+    @property
+    def decays(self) -> bool:
+        """The learning rate follows a warmup-and-decay schedule (not a constant)."""
+        return self.lr_schedule != "constant"
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +386,8 @@ class Policy:
 # ---------------------------------------------------------------- the vocabulary of values a policy may use
 
 KNOWN_TEMPLATES = ("plain", "gemma_chat", "few_shot")
+LR_SCHEDULES = ("constant", "warmup_cosine", "warmup_linear")
+MICRO_BATCH_SIZES = ("rollout_micro_batch_size", "train_micro_batch_size", "compute_logps_micro_batch_size")
 WEIGHTS_FORMATS = ("", "orbax", "safetensors", "gguf")
 WEIGHT_DTYPES = ("float32", "bfloat16")
 SOURCE_KINDS = ("gsm8k", "arithmetic", "code", "qa", "jsonl", "hf")

@@ -59,6 +59,14 @@ PHASE_2_CRITERION = '[[phases.criteria]]\nmetric = "strict_compliance"\ncomparis
 PHASE_2_PLATEAU = '[[phases.plateau]]\nmetric = "accuracy"\ntest = "mann_kendall"\n'
 PHASE_3_REWARD = 'name = "penalize_length"\n\n[[phases.criteria]]\nmetric = "domain_compliance:code"'
 
+
+def training(lines: str) -> Callable[[str], str]:
+    """Add `lines` to the base's [training] table."""
+    return swap('prompt_template = "plain"\n', f'prompt_template = "plain"\n{lines}\n')
+
+
+COSINE = 'lr_schedule = "warmup_cosine"\n'
+
 CASES: tuple[BadCase, ...] = (
     # --- TOML itself
     BadCase("syntax error: unclosed table header", swap("[metrics]\n", "[metrics\n"),
@@ -148,6 +156,37 @@ CASES: tuple[BadCase, ...] = (
             "training.prompt_template", "chat", "must be one of plain, gemma_chat"),
     BadCase("unknown budget action", swap('on_budget_exhausted = "advance"', 'on_budget_exhausted = "advanse"'),
             "phases[1].on_budget_exhausted", "advanse", "did you mean 'advance'?"),
+    # --- training knobs (Tunix's names)
+    BadCase("misspelt lr schedule", training('lr_schedule = "cosine"'), "training.lr_schedule", "cosine",
+            "must be one of constant, warmup_cosine, warmup_linear; did you mean 'warmup_cosine'?"),
+    BadCase("warmup steps with a constant learning rate", training("warmup_steps = 10"), "training.warmup_steps", 10,
+            "applies only to a decaying schedule"),
+    BadCase("end value with a constant learning rate", training("end_value = 0.0"), "training.end_value", 0.0,
+            "applies only to a decaying schedule"),
+    BadCase("negative warmup steps", training(COSINE + "warmup_steps = -1"), "training.warmup_steps", -1, "must be >= 0"),
+    BadCase("decay steps not longer than the warmup", training(COSINE + "warmup_steps = 50\ndecay_steps = 50"),
+            "training.decay_steps", 50, "must be greater than training.warmup_steps (50)"),
+    BadCase("warmup as long as the run's default decay", training(COSINE + "warmup_steps = 300"),
+            "training.warmup_steps", 300, "must be less than decay_steps (300: not set, so the run's optimizer updates"),
+    BadCase("end value above the peak", training('lr_schedule = "warmup_linear"\nend_value = 0.01'), "training.end_value", 0.01,
+            "must not exceed training.learning_rate (0.003)"),
+    BadCase("negative max_grad_norm", training("max_grad_norm = -1.0"), "training.max_grad_norm", -1.0, "must be >= 0"),
+    BadCase("misspelt max_grad_norm", training("max_grad_nrom = 1.0"), "training.max_grad_nrom", 1.0,
+            "unknown key; did you mean 'max_grad_norm'?"),
+    BadCase("negative weight decay", training("weight_decay = -0.1"), "training.weight_decay", -0.1, "must be >= 0"),
+    BadCase("adam b1 of one", training("b1 = 1.0"), "training.b1", 1.0, "must be < 1"),
+    BadCase("adam b2 as a string", training('b2 = "0.99"'), "training.b2", "0.99", "must be a finite number"),
+    BadCase("zero GRPO iterations", training("num_iterations = 0"), "training.num_iterations", 0, "must be >= 1"),
+    BadCase("clip epsilon zero", training("epsilon = 0.0"), "training.epsilon", 0.0, "must be > 0"),
+    BadCase("clip epsilon above one", training("epsilon = 1.5"), "training.epsilon", 1.5, "must be < 1"),
+    BadCase("negative top_k", training("top_k = -5"), "training.top_k", -5, "must be >= 0"),
+    BadCase("top_k not an integer", training("top_k = 0.5"), "training.top_k", 0.5, "must be an integer"),
+    BadCase("rollout micro-batch that does not divide the batch", training("rollout_micro_batch_size = 3"),
+            "training.rollout_micro_batch_size", 3, "must divide training.prompts_per_step (4)"),
+    BadCase("train micro-batch of zero", training("train_micro_batch_size = 0"), "training.train_micro_batch_size", 0,
+            "must be >= 1"),
+    BadCase("logps micro-batch larger than the batch", training("compute_logps_micro_batch_size = 8"),
+            "training.compute_logps_micro_batch_size", 8, "must divide training.prompts_per_step (4)"),
     # --- model
     BadCase("misspelt model preset", swap('preset = "tiny"', 'preset = "gemma3_1b-it"'), "model.preset", "gemma3_1b-it",
             "did you mean 'gemma3_1b_it'?"),

@@ -14,6 +14,9 @@
 - fresh sampler keys: Tunix's rollout defaults to PRNGKey(0) on every call, which draws nearly the
   same completions each step; each batch gets a key derived from (run seed, batch number), so a
   resumed run samples exactly as the uninterrupted one would.
+- `[training]`'s knobs go to the Tunix objects that own them, under Tunix's names: the optimizer
+  (optimizer.py) to RLTrainingConfig's `actor_optimizer`, with its micro-batch sizes; `num_iterations`
+  and `epsilon` to GRPOConfig; `top_k` to RolloutConfig (and to evaluation's sampler).
 - `save(dir)` / `restore(dir)`: the trainable parameters and the optimizer state through Orbax.
 - `tunix_metrics()`: Tunix's own figures (loss, KL, reward means) through its external metrics
   logger hook, plus the wall seconds spent so far in each part of a GRPO step (rollout, reference
@@ -33,7 +36,6 @@ from typing import Any
 
 import jax
 import numpy as np
-import optax
 import orbax.checkpoint as ocp
 import qwix
 from flax import nnx
@@ -45,6 +47,7 @@ from tunix.rl.rollout.base_rollout import RolloutConfig, RolloutOutput
 from autocurriculum.policy import Policy
 from autocurriculum.trainer import Batch, BatchHook, RewardFn
 from autocurriculum.tunix_adapter.model import ModelBundle
+from autocurriculum.tunix_adapter.optimizer import actor_optimizer
 
 UNBOUNDED_STEPS = 10**9  # the daemon, not Tunix, decides when training stops
 # the parts of a GRPO step and the RLCluster method each is timed around
@@ -81,6 +84,7 @@ class GrpoSession:
             eos_tokens=list(bundle.eos_ids),
             temperature=training.temperature,
             top_p=training.top_p,
+            top_k=training.top_k or None,  # Tunix: None (or 0) is no top-k filtering
         )
         self.cluster = RLCluster(
             actor=self.actor,
@@ -90,9 +94,14 @@ class GrpoSession:
                 role_to_mesh={Role.ACTOR: mesh, Role.REFERENCE: mesh, Role.ROLLOUT: mesh},
                 rollout_engine="vanilla",
                 training_config=RLTrainingConfig(
-                    actor_optimizer=optax.adamw(training.learning_rate),
+                    actor_optimizer=actor_optimizer(training),
                     eval_every_n_steps=UNBOUNDED_STEPS,
                     max_steps=UNBOUNDED_STEPS,
+                    # Tunix needs a mini-batch for train micro-batches: the whole batch, one update per step
+                    mini_batch_size=training.prompts_per_step if training.train_micro_batch_size else None,
+                    train_micro_batch_size=training.train_micro_batch_size,
+                    rollout_micro_batch_size=training.rollout_micro_batch_size,
+                    compute_logps_micro_batch_size=training.compute_logps_micro_batch_size,
                 ),
                 rollout_config=self.rollout_config,
             ),
@@ -104,7 +113,8 @@ class GrpoSession:
         self._record_completion_lengths()
         self.learner = GRPOLearner(
             rl_cluster=self.cluster,
-            algo_config=GRPOConfig(num_generations=training.generations_per_prompt, beta=training.beta),
+            algo_config=GRPOConfig(num_generations=training.generations_per_prompt, beta=training.beta,
+                                   num_iterations=training.num_iterations, epsilon=training.epsilon),
             reward_fns=list(reward_fns),
             metric_fns=[batch_hook] if batch_hook is not None else None,
         )
@@ -147,11 +157,22 @@ class GrpoSession:
     # ------------------------------------------------------------------ rollout keys
 
     def _wrap_rollout_with_fresh_keys(self) -> None:
+        """Each rollout call its own key: from (run seed, batch number), and the call's place in the batch.
+
+        With `rollout_micro_batch_size` Tunix samples a batch in several calls; the first keeps the
+        batch's key (so a run without micro-batches samples as before), the others fold in their index.
+        """
         rollout = self.cluster.rollout
         original = rollout.generate
+        calls = {"batch": -1, "index": 0}
 
         def generate(prompts: list[str], rollout_config: RolloutConfig, **kwargs: Any) -> RolloutOutput:
+            if calls["batch"] != self._batch_number:
+                calls["batch"], calls["index"] = self._batch_number, 0
             key = jax.random.PRNGKey(self._seed * 1_000_003 + self._batch_number)
+            if calls["index"]:
+                key = jax.random.fold_in(key, calls["index"])
+            calls["index"] += 1
             return original(prompts, dataclasses.replace(rollout_config, seed=key), **kwargs)
 
         rollout.generate = generate
@@ -238,7 +259,8 @@ class GrpoSession:
             "echo": False,
         }
         if temperature > 0:
-            kwargs.update(temperature=temperature, top_p=training.top_p, seed=jax.random.PRNGKey(seed))
+            kwargs.update(temperature=temperature, top_p=training.top_p, top_k=training.top_k or None,
+                          seed=jax.random.PRNGKey(seed))
         with self.cluster._get_mesh_and_logical_axis_rules_cm(Role.ROLLOUT):
             output = sampler(**kwargs)
         return list(output.text)

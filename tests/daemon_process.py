@@ -73,3 +73,16 @@ def kill9(process: subprocess.Popen[str]) -> None:
 def log_of(run_dir: Path) -> str:
     logs = sorted(run_dir.parent.glob(f"{run_dir.name}.*.log"), key=lambda p: p.stat().st_mtime_ns)
     return logs[-1].read_text() if logs else ""
+
+
+WALL_CLOCK_FIELDS = ("time", "step_seconds", "controller_seconds")
+
+
+def without_wall_clock(record: dict[str, object]) -> dict[str, object]:
+    """A metrics line without what a clock measures (its time, step and controller seconds, and the
+    session's cumulative seconds per part among Tunix's figures): what a resumed run must repeat exactly."""
+    kept = {key: value for key, value in record.items() if key not in WALL_CLOCK_FIELDS}
+    tunix = kept.get("tunix")
+    if isinstance(tunix, dict):
+        kept["tunix"] = {key: value for key, value in tunix.items() if not key.startswith("seconds_total_")}
+    return kept

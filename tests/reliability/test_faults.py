@@ -33,28 +33,30 @@ def reference(tmp_path_factory) -> Path:
 
 
 def test_ten_kill_9_at_random_moments_lose_and_repeat_nothing(reference: Path, tmp_path: Path) -> None:
+    """Exactly 10 kills, each once the run has logged a pre-drawn number of steps (plus 0-1.5 s), each
+    followed by a resume; then every metrics line equals the uninterrupted run's except wall-clock fields:
+    observations, rewards, Tunix's loss and KL, decisions, batch ids."""
     run_dir = tmp_path / "killed"
     rnd = random.Random(7)
-    kills = 0
+    targets = sorted(rnd.sample(range(2, STEPS - 4), 10))  # steps logged before each kill
     process = dp.start(run_dir, *SETS)
-    while kills < 10:
-        seen = len(dp.lines(run_dir / "metrics.jsonl"))
-        deadline = time.monotonic() + 300
-        # wait until the resumed run has made progress, then kill it at a random moment
-        while len(dp.lines(run_dir / "metrics.jsonl")) <= seen and process.poll() is None and time.monotonic() < deadline:
+    for kills, target in enumerate(targets):
+        deadline = time.monotonic() + 600
+        while len(dp.lines(run_dir / "metrics.jsonl")) < target:
+            assert process.poll() is None, f"the run ended before kill {kills + 1}: {dp.log_of(run_dir)[-2000:]}"
+            assert time.monotonic() < deadline, f"no progress to step {target}"
             time.sleep(0.05)
-        if process.poll() is not None:
-            break  # finished before the next kill
         time.sleep(rnd.uniform(0.0, 1.5))
+        assert process.poll() is None, f"the run ended before kill {kills + 1}"
         dp.kill9(process)
-        kills += 1
         process = dp.start(run_dir, *SETS, resume=True)
     assert dp.finish(process) == 0, dp.log_of(run_dir)
-    assert kills >= 5, f"the run finished after only {kills} kills"
     got, want = dp.lines(run_dir / "metrics.jsonl"), dp.lines(reference / "metrics.jsonl")
     assert [r["step"] for r in got] == list(range(1, STEPS + 1))
-    assert [(r["plan_step"], r["batch_ids"]) for r in got] == [(r["plan_step"], r["batch_ids"]) for r in want]
+    for mine, theirs in zip(got, want):
+        assert dp.without_wall_clock(mine) == dp.without_wall_clock(theirs), mine["step"]
     assert dp.lines(run_dir / "transitions.jsonl") == dp.lines(reference / "transitions.jsonl")
+    assert dp.log_of(run_dir).count("run_resumed") >= 1
 
 
 def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_good_one(tmp_path: Path) -> None:
@@ -166,14 +168,12 @@ def test_a_taken_metrics_port_is_refused_before_training(tmp_path: Path) -> None
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        started = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "autocurriculum", "run", str(dp.E2E_POLICY), "--run-dir",
                                  str(tmp_path / "run"), "--set", f"metrics.port={port}"],
                                 capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 78
     assert f"metrics.port: 127.0.0.1:{port} is already in use" in result.stderr.strip().splitlines()[-1]
-    assert not (tmp_path / "run" / "metrics.jsonl").exists()
-    assert time.monotonic() - started < 60
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()  # refused before any training step
 
 
 NAN_STEPS = 100

@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -49,6 +50,8 @@ from autocurriculum.trainer import Batch, BatchHook, RewardFn
 from autocurriculum.tunix_adapter.model import ModelBundle
 from autocurriculum.tunix_adapter.optimizer import actor_optimizer
 
+TRAIN_FIGURES = ("loss", "kl", "perplexity")  # the actor trainer's own, read from its metrics logger
+TRAIN_FIGURES_FILE = "train_figures.json"  # beside the Orbax tree in a checkpoint's model directory
 UNBOUNDED_STEPS = 10**9  # the daemon, not Tunix, decides when training stops
 # the parts of a GRPO step and the RLCluster method each is timed around
 TIMED_PARTS = {"rollout": "generate", "reference": "get_ref_per_token_logps", "update": "update_actor"}
@@ -73,6 +76,7 @@ class GrpoSession:
         self._seed = policy.run.seed
         self._batch_number = 0
         self._tunix_figures: dict[str, float] = {}
+        self._restored_train_figures: dict[str, float] = {}  # loss/KL saved with the restored checkpoint
         self._figures_lock = threading.Lock()
         mesh = bundle.mesh
         with mesh:
@@ -228,15 +232,26 @@ class GrpoSession:
             if np.isfinite(scalar) and name != "trajectory_ids":
                 figures[name.replace("/", "_")] = scalar
         with self._figures_lock:
-            self._tunix_figures.update(figures)
+            self._tunix_figures = figures  # this step's: a reward of an earlier set must not linger
 
     def tunix_metrics(self) -> dict[str, float]:
         """Tunix's latest figures: rewards, completion lengths, and the actor's loss and KL."""
         with self._figures_lock:
             figures = dict(self._tunix_figures)
             figures.update({f"seconds_total_{part}": round(value, 3) for part, value in self._part_seconds.items()})
+        figures.update(self._train_figures())
+        return figures
+
+    def _train_figures(self) -> dict[str, float]:
+        """The actor's latest loss, KL and perplexity; after a restore, the checkpoint's until Tunix logs anew.
+
+        Why the checkpoint's: a step's line carries the update of the step before it (Tunix's data thread
+        draws ahead), so the first line after a resume must show the last update before the checkpoint,
+        as the uninterrupted run's line does, not nothing.
+        """
+        figures = dict(self._restored_train_figures)
         logger = self.cluster.actor_trainer.metrics_logger
-        for name in ("loss", "kl", "perplexity"):
+        for name in TRAIN_FIGURES:
             for prefix in ("actor", "global"):
                 if logger.metric_exists(prefix, name, "train"):
                     history = logger.get_metric_history(prefix, name, "train")
@@ -280,6 +295,7 @@ class GrpoSession:
         checkpointer.save(directory.absolute(), self._checkpoint_tree())
         checkpointer.wait_until_finished()
         checkpointer.close()
+        (directory / TRAIN_FIGURES_FILE).write_text(json.dumps(self._train_figures()), encoding="utf-8")
 
     def restore(self, directory: Path) -> None:
         target = self._checkpoint_tree()
@@ -287,6 +303,11 @@ class GrpoSession:
         checkpointer = ocp.StandardCheckpointer()
         restored = checkpointer.restore(directory.absolute(), abstract)
         checkpointer.close()
+        figures = directory / TRAIN_FIGURES_FILE
+        self._restored_train_figures = (
+            {str(k): float(v) for k, v in json.loads(figures.read_text(encoding="utf-8")).items()}
+            if figures.exists() else {}
+        )
         params = nnx.state(self.trained_model, self.trainable_filter)
         nnx.replace_by_pure_dict(params, restored["params"])
         nnx.update(self.trained_model, params)

@@ -264,9 +264,10 @@ class Daemon:
         """Close step `self.step`: judge it, apply the decision, and record it everywhere.
 
         `controller_seconds` in the metrics line is the whole boundary up to that line (scoring the
-        batch in the reward calls, the roll-up, decide, applying, acks, the completion sample, the
-        transitions log and its events); what follows it (writing the line, the export, the progress
-        line, status.json) is added to the exporter's cumulative controller time once it is done.
+        batch in the reward calls, the roll-up, decide, applying, the completion sample, the
+        transitions log and its events); what follows it (writing the line, the operators' acks —
+        given once the line recording them exists —, the export, the progress line, status.json) is
+        added to the exporter's cumulative controller time once it is done.
         """
         started = time.perf_counter()
         records, dispatch_seconds = self.observations.take()
@@ -278,10 +279,6 @@ class Daemon:
         self.state = decision.state
         after = self.plan[self.state.plan_step]
         self._apply(decision)
-        for result in decision.operator_results:
-            self.inbox.acknowledge(result.seq, result.result, result.message)
-            self.log.info(logs.OVERRIDE_APPLIED, seq=result.seq, command=result.command, result=result.result,
-                          message=result.message, step=self.step)
         now = time.monotonic()
         step_seconds, self._last_boundary = now - self._last_boundary, now
         self.phase_steps[before.phase] = self.phase_steps.get(before.phase, 0) + 1
@@ -306,6 +303,10 @@ class Daemon:
             requests=requests, tunix=tunix, time=time.time(), step_seconds=step_seconds,
             controller_seconds=recorded - started + dispatch_seconds, batch_ids=self._batch_ids)
         runlog.append_line(self.run_dir / runlog.METRICS_LOG, record)
+        for result in decision.operator_results:  # acknowledged once the line that records them is written
+            self.inbox.acknowledge(result.seq, result.result, result.message)
+            self.log.info(logs.OVERRIDE_APPLIED, seq=result.seq, command=result.command, result=result.result,
+                          message=result.message, step=self.step)
         self.exporter.update(record)
         print(progress_line(record), flush=True)
         write_status(self.run_dir, record, policy_file=self.policy.file, plan=self.plan, state=self.state,

@@ -20,12 +20,12 @@ def collapse(first: int, last: int) -> None:
     original = RewardDispatcher._score
     seen = 0
 
-    def score(self, active, completions, answers, domains):  # type: ignore[no-untyped-def]
+    def score(self, active, completions, answers, domains, *rest, **keywords):  # type: ignore[no-untyped-def]
         nonlocal seen
         seen += 1
         if first <= seen <= last:
             completions = [""] * len(completions)
-        return original(self, active, completions, answers, domains)
+        return original(self, active, completions, answers, domains, *rest, **keywords)
 
     RewardDispatcher._score = score  # type: ignore[method-assign]
 

@@ -28,6 +28,19 @@ def start(run_dir: Path, *sets: str, resume: bool = False, policy: Path = E2E_PO
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
 
 
+def policy_with_rewards(source: Path, folder: Path, *rewards: str) -> Path:
+    """A copy of `source` in `folder` with `rewards` (TOML bodies of [[phases.rewards]] entries) added to
+    phase 1's reward set, after its light_length_penalty; its cache_dir made absolute so the copy shares
+    the repository's cache."""
+    text = source.read_text().replace('cache_dir = "', 'cache_dir = "' + str(source.parent) + "/", 1)
+    head, sep, tail = text.partition('name = "light_length_penalty"\n')
+    assert sep, f"{source} has no light_length_penalty reward to add after"
+    entries = "".join(f"\n[[phases.rewards]]\n{reward}\n" for reward in rewards)
+    path = folder / "policy.toml"
+    path.write_text(head + sep + entries + tail)
+    return path
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now (for a daemon's or a server's --set metrics.port)."""
     with socket.socket() as probe:

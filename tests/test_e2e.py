@@ -124,12 +124,7 @@ def test_a_users_tunix_reward_function_trains_through_the_real_daemon(tmp_path: 
     import urllib.request
 
     user_reward = dp.REPO / "tests" / "user_rewards" / "tunix_style.py"
-    text = dp.E2E_POLICY.read_text().replace('cache_dir = "../../.cache/autocurriculum"',
-                                             f'cache_dir = "{dp.REPO / ".cache" / "autocurriculum"}"')
-    head, sep, tail = text.partition('name = "light_length_penalty"\n')
-    assert sep
-    policy = tmp_path / "policy.toml"
-    policy.write_text(head + sep + f'\n[[phases.rewards]]\nname = "brevity"\nfunction = "{user_reward}:brevity"\n' + tail)
+    policy = dp.policy_with_rewards(dp.E2E_POLICY, tmp_path, f'name = "brevity"\nfunction = "{user_reward}:brevity"')
     run_dir = tmp_path / "run"
     port = dp.free_port()
     process = dp.start(run_dir, "run.max_steps=200", f"metrics.port={port}", policy=policy)

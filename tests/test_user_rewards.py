@@ -29,22 +29,16 @@ from autocurriculum.rewards import (
 from autocurriculum.spec import RewardSpec
 
 from .conftest import REPO
+from .daemon_process import policy_with_rewards
 from .fake_trainer import ScriptedBackend
 
 FAST_POLICY = REPO / "tests" / "policies" / "fast.toml"
 EXAMPLES = REPO / "tests" / "user_rewards"
-AFTER = 'name = "light_length_penalty"\n'
 
 
 def policy_with(tmp_path: Path, *rewards: str) -> Path:
     """tests/policies/fast.toml with `rewards` (TOML entries) added to phase 1's reward set."""
-    text = FAST_POLICY.read_text().replace('cache_dir = "', 'cache_dir = "' + str(FAST_POLICY.parent) + "/", 1)
-    head, sep, tail = text.partition(AFTER)
-    assert sep
-    entries = "".join(f"\n[[phases.rewards]]\n{reward}\n" for reward in rewards)
-    path = tmp_path / "policy.toml"
-    path.write_text(head + sep + entries + tail)
-    return path
+    return policy_with_rewards(FAST_POLICY, tmp_path, *rewards)
 
 
 @pytest.fixture(autouse=True)

@@ -77,7 +77,8 @@ def test_tensorboard_event_files_hold_tunix_loss_and_the_daemons_phase_and_trans
     records = dp.lines(reference_run / "metrics.jsonl")
     switches = {t["step"] for t in dp.lines(reference_run / "transitions.jsonl")}
     every_step = list(range(1, STEPS + 1))
-    for tag in ("actor/train/loss", "actor/train/kl", "rewards/train/sum", "completions/train/mean_length",
+    for tag in ("actor/train/loss", "actor/train/kl", "actor/train/learning_rate", "rewards/train/sum",
+                "completions/train/mean_length",
                 "curriculum/train/phase_index", "curriculum/train/plan_step", "curriculum/train/transition",
                 "curriculum/train/transitions", "curriculum/train/extraction_rate"):
         assert tb.steps(series[tag]) == every_step, tag  # Tunix's and the daemon's at the same steps
@@ -88,6 +89,7 @@ def test_tensorboard_event_files_hold_tunix_loss_and_the_daemons_phase_and_trans
     assert [v for _, v in series["actor/train/loss"][:-1]] == pytest.approx(
         [r["tunix"]["loss"] for r in records[1:]], rel=1e-5, abs=1e-7)
     assert [v for _, v in series["curriculum/train/plan_step"]] == [r["plan_step"] for r in records]
+    assert [v for _, v in series["actor/train/learning_rate"]] == pytest.approx([3e-3] * STEPS)  # e2e.toml: constant
     phases = list(dict.fromkeys(r["phase"] for r in records))
     assert [v for _, v in series["curriculum/train/phase_index"]] == [phases.index(r["phase"]) for r in records]
     assert {s for s, v in series["curriculum/train/transition"] if v == 1.0} == switches

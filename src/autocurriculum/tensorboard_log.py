@@ -99,6 +99,10 @@ class TensorboardLog:
             if self._writer is not None:
                 self._writer.flush()
 
+    def add(self, tag: str, value: float, step: int) -> None:
+        """One scalar at `step` as given (no offset), once the log is open."""
+        self._add(tag, value, step)
+
     def _add(self, tag: str, value: float, step: int) -> None:
         with self._lock:
             if self._writer is not None:

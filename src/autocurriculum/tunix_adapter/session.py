@@ -54,7 +54,7 @@ from autocurriculum.policy import Policy
 from autocurriculum.tensorboard_log import TensorboardLog
 from autocurriculum.trainer import Batch, BatchHook, RewardFn
 from autocurriculum.tunix_adapter.model import ModelBundle
-from autocurriculum.tunix_adapter.optimizer import actor_optimizer
+from autocurriculum.tunix_adapter.optimizer import actor_optimizer, update_learning_rates
 
 TRAIN_FIGURES = ("loss", "kl", "perplexity")  # the actor trainer's own, read from its metrics logger
 TRAIN_FIGURES_FILE = "train_figures.json"  # beside the Orbax tree in a checkpoint's model directory
@@ -255,8 +255,19 @@ class GrpoSession:
         self.tensorboard.open(directory, first_step, step_offsets={"actor/": updates_before})
 
     def log_figures(self, step: int, figures: Mapping[str, float]) -> None:
-        """The controller's figures of `step`, in the event files Tunix's figures go to."""
+        """The controller's figures of `step`, in the event files Tunix's figures go to; and the learning rate."""
         self.tensorboard.log_figures(step, figures)
+        self._log_learning_rate(step)
+
+    def _log_learning_rate(self, step: int) -> None:
+        """`actor/train/learning_rate` of each optimizer update of `step`, at Tunix's step for it.
+
+        Computed from the schedule (optimizer.update_learning_rates says why): Tunix logs it only from
+        an optimizer whose state checkpoints do not hold.
+        """
+        if self.tensorboard.is_open:
+            for update, rate in update_learning_rates(self.policy.training, step):
+                self.tensorboard.add("actor/train/learning_rate", rate, update)
 
     def set_reward_fns(self, reward_fns: Sequence[RewardFn]) -> None:
         self.learner.reward_manager.reward_fns = list(reward_fns)

@@ -20,6 +20,7 @@ import pytest
 from autocurriculum import logs
 from autocurriculum.curriculum_figures import STEP_ALERTS, phase_order, step_figures
 from autocurriculum.daemon import RunOptions, run_daemon
+from autocurriculum.exits import EX_CONFIG
 from autocurriculum.policy import PolicyError, expand_plan, load
 from autocurriculum.tensorboard_log import TensorboardLog
 
@@ -167,7 +168,7 @@ def test_a_resume_opens_at_the_step_after_its_checkpoint_and_a_fresh_run_removes
     setting = "metrics.tensorboard_dir=tb"
     run(run_dir, setting, hooks={12: send_signal(signal.SIGTERM)}, handle_signals=True)  # checkpoint at 12
     events = run_dir / "tb" / "events.out.tfevents.1.host"
-    events.parent.mkdir()  # the scripted trainer writes no event file: one as the stopped process's writer left it
+    assert events.parent.is_dir()  # the daemon made it; the scripted trainer writes no event file: one as a writer left it
     events.write_bytes(b"")
     resumed = run(run_dir, setting, "run.max_steps=15", resume=True).trainer
     assert resumed is not None and resumed.metrics_logs == [(run_dir / "tb", 13)]
@@ -182,3 +183,18 @@ def test_a_directory_name_with_spaces_around_it_is_refused(tmp_path: Path) -> No
     with pytest.raises(PolicyError) as refused:
         load(FAST_POLICY, overrides=["metrics.tensorboard_dir= tb"])
     assert "metrics.tensorboard_dir" in str(refused.value)
+
+
+def test_a_directory_the_run_cannot_write_is_refused_in_one_line_before_training(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory")
+    capsys.readouterr()
+    backend = ScriptedBackend(script=good)
+    result = run_daemon(load(FAST_POLICY, overrides=[f"metrics.tensorboard_dir={in_the_way}/tb"]), tmp_path / "run",
+                        RunOptions(backend=backend))
+    assert (result.exit_code, result.steps) == (EX_CONFIG, 0)
+    assert backend.trainer is not None and backend.trainer.trained_batches == 0
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith(f"autocurriculum: {FAST_POLICY}: metrics.tensorboard_dir = ")
+    assert f"{in_the_way}/tb" in errors[0]

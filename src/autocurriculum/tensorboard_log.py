@@ -29,13 +29,16 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-EVENT_FILE_MARK = ".out.tfevents."  # in every event file's name (events.out.tfevents.<time>.<host><suffix>)
 FIGURES_PREFIX = "curriculum"  # the tag prefix of the controller's figures, beside Tunix's "actor", "rewards"
 EVAL_MODE = "eval"  # Tunix's Mode.EVAL
-FLUSH_SECONDS = 5  # a TensorBoard tab is at most this far behind (the daemon also flushes at every step)
+# A TensorBoard tab is at most this far behind (events are handed over once a step). No flush per
+# step: it waits for the writer's thread; what a kill loses after the last flush is after the last
+# checkpoint too (Tunix's close() at every segment's end flushes), and a resume writes it again.
+FLUSH_SECONDS = 5
 
 
 class TensorboardLog:
@@ -43,11 +46,14 @@ class TensorboardLog:
 
     def __init__(self) -> None:
         from tensorboardX import SummaryWriter  # Tunix's own TensorBoard backend writes with it too
+        from tensorboardX.proto.summary_pb2 import Summary
 
         self._writer_type = SummaryWriter
+        self._summary_type = Summary
         self._writer: SummaryWriter | None = None
         self._lock = threading.Lock()  # Tunix logs from its data thread as well as the main one
         self._step_offsets: dict[str, int] = {}
+        self._pending: dict[int, list[Any]] = {}  # step -> Summary values not yet handed to the writer
         self.directory: Path | None = None
 
     @property
@@ -63,6 +69,7 @@ class TensorboardLog:
         with self._lock:
             self._step_offsets = dict(step_offsets or {})
             if self._writer is not None:
+                self._write_pending()
                 self._writer.close()
             # a unique file name: tensorboardX names files by the second, and a resume can come within one
             self._writer = self._writer_type(logdir=str(directory), purge_step=first_step, flush_secs=FLUSH_SECONDS,
@@ -85,38 +92,51 @@ class TensorboardLog:
         self._add(tag, float(array.mean()), int(step) + offset)
 
     def log_figures(self, step: int, figures: Mapping[str, float], *, prefix: str = FIGURES_PREFIX) -> None:
-        """The controller's figures of `step` as `prefix/train/name`, flushed (non-finite ones left out).
+        """The controller's figures of `step` as `prefix/train/name` (non-finite ones left out).
 
         A name that begins with `eval/` is a held-out figure: `prefix/eval/rest`, as Tunix's eval mode.
         """
-        if self._writer is None:
-            return
         for name, value in figures.items():
             if math.isfinite(value):
                 mode, _, rest = name.partition("/") if name.startswith(EVAL_MODE + "/") else ("train", "", name)
                 self._add(f"{prefix}/{mode}/{rest}", value, step)
         with self._lock:
-            if self._writer is not None:
-                self._writer.flush()
+            self._write_pending()
 
     def add(self, tag: str, value: float, step: int) -> None:
         """One scalar at `step` as given (no offset), once the log is open."""
         self._add(tag, value, step)
 
     def _add(self, tag: str, value: float, step: int) -> None:
+        """Keep a scalar (the Summary value add_scalar would write) for the step's one event."""
+        value_proto = self._summary_type.Value(tag=tag, simple_value=value)
         with self._lock:
             if self._writer is not None:
-                self._writer.add_scalar(tag, value, step)
+                self._pending.setdefault(step, []).append(value_proto)
+
+    def _write_pending(self) -> None:
+        """One event per step for what was kept (caller holds the lock).
+
+        Why not add_scalar per figure: tensorboardX hands each event to its writer thread through a
+        multiprocessing queue, about 30-60 us an event here; a step's ~55 scalars as one event cost
+        one handover (benchmarks/tensorboard.py). TensorBoard reads every value of an event's Summary.
+        """
+        if self._writer is not None:
+            for step in sorted(self._pending):
+                self._writer.file_writer.add_summary(self._summary_type(value=self._pending[step]), step)
+        self._pending.clear()
 
     def close(self) -> None:
-        """What Tunix calls at the end of each training segment: flush, and keep writing afterwards."""
+        """What Tunix calls at the end of each training segment: write and flush, and keep writing afterwards."""
         with self._lock:
+            self._write_pending()
             if self._writer is not None:
                 self._writer.flush()
 
     def finish(self) -> None:
         """Close the event file for good (the end of the run)."""
         with self._lock:
+            self._write_pending()
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None

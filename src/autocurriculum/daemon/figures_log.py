@@ -8,6 +8,8 @@ metrics logger, `Trainer.open_metrics_log` / `log_figures`); this module decides
   a previous run left in it, as it removes its metrics lines; a resumed run keeps them, and the
   trainer voids their steps after the checkpoint (tensorboardX's purge_step), so each step shows
   once in TensorBoard, with the values of the run that went on;
+- a directory that cannot be written (a file in its way, no permission) refuses the run before it
+  trains (exit 78, one line naming `metrics.tensorboard_dir` and its value);
 - the figures of a step (curriculum_figures.py) are written right after its metrics line; a failure
   to write them is a warning, never a reason to stop training.
 """
@@ -19,6 +21,7 @@ from typing import Any
 
 from autocurriculum import logs
 from autocurriculum.curriculum_figures import phase_order, step_figures
+from autocurriculum.exits import BadSetting
 from autocurriculum.policy import Plan, Policy
 from autocurriculum.trainer import Trainer
 
@@ -39,6 +42,7 @@ class FiguresLog:
 
     def __init__(self, policy: Policy, plan: Plan, run_dir: Path, log: Any) -> None:
         self.directory = tensorboard_directory(policy, run_dir)
+        self._setting = policy.metrics.tensorboard_dir
         self._phase_index = phase_order(plan)
         self._log = log
         self._trainer: Trainer | None = None
@@ -48,11 +52,26 @@ class FiguresLog:
         """Start writing from `first_step` (the step after the checkpoint the run resumed from, or 1)."""
         if self.directory is None:
             return
-        if first_step == 1 and self.directory.is_dir():
-            for old in self.directory.glob(EVENT_FILES):
-                old.unlink(missing_ok=True)
-        trainer.open_metrics_log(self.directory, first_step)
+        try:
+            if first_step == 1:
+                for old in self.directory.glob(EVENT_FILES):
+                    old.unlink(missing_ok=True)
+            trainer.open_metrics_log(self.directory, first_step)
+        except OSError as error:
+            raise self._refusal(error) from error
         self._trainer = trainer
+
+    def prepare(self) -> None:
+        """Create the directory, before the run touches its logs: one it cannot have is refused (78)."""
+        if self.directory is not None:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise self._refusal(error) from error
+
+    def _refusal(self, error: OSError) -> BadSetting:
+        return BadSetting(f"metrics.tensorboard_dir = {self._setting!r}: cannot write event files in "
+                          f"{self.directory} ({error.strerror or error})")
 
     def step(self, record: dict[str, Any], transitions: int) -> None:
         """The figures of the step whose metrics line `record` is; `transitions`: the run's so far."""

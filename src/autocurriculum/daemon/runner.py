@@ -168,11 +168,12 @@ class Daemon:
         self.library, self.stream, self.dispatcher, self.trainer = parts.library, parts.stream, parts.dispatcher, parts.trainer
         self.state = controller.initial_state(self.plan)
         self.checkpoints = CheckpointStore(self.run_dir, self.policy.run.keep_checkpoints)
+        self.figures = FiguresLog(self.policy, self.plan, self.run_dir, self.log)  # TensorBoard, when asked for
+        self.figures.prepare()
         if self.resume:
             self._restore()
         else:
             self._start_fresh()
-        self.figures = FiguresLog(self.policy, self.plan, self.run_dir, self.log)  # TensorBoard, when asked for
         self.figures.open(self.trainer, first_step=self.step + 1)
         self._ensure_signal_handlers()
 

@@ -3,8 +3,8 @@
 Tunix's `MetricsLogger` sends every figure it logs (`actor/train/loss`, `rewards/train/sum`, ...)
 through `jax.monitoring.record_scalar` to the backends its `MetricsLoggerOptions` created; its
 default TensorBoard backend (metrax's) writes them with a tensorboardX `SummaryWriter`. This module
-is such a backend, given to Tunix through the options' `custom_backend` factories, for three
-reasons the default one cannot serve:
+is such a backend, given to Tunix through the options' `custom_backend` factories, for what the
+default one cannot serve:
 - Tunix closes its logger at the end of every `learner.train()` call (`RLCluster.close()`), and the
   daemon trains in segments: the default backend would close its writer after the first segment.
   Here `close()` only flushes; the writer lives as long as the run (`finish()`).
@@ -19,7 +19,8 @@ reasons the default one cannot serve:
   `actor/...`) is shifted by the updates before the resumed step (`step_offsets`); the session sets
   Tunix's global step (the step of `rewards/...`, `completions/...`) to the daemon's itself.
 The daemon's figures are written by `log_figures` with the same writer, under Tunix's tag form
-`prefix/mode/name` (`curriculum/train/phase_index`), so both appear side by side.
+`prefix/mode/name` (`curriculum/train/phase_index`), so both appear side by side; a step's values,
+Tunix's and the daemon's, reach tensorboardX's writer thread as one event (`_write_pending`).
 """
 
 from __future__ import annotations

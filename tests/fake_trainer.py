@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from autocurriculum.library import SourceLibrary
-from autocurriculum.policy import Policy
 from autocurriculum.observation import grpo_advantages
+from autocurriculum.policy import Policy
 from autocurriculum.rewards import CountTokens
 from autocurriculum.trainer import Batch, BatchHook, RewardFn, Trainer
 from autocurriculum.wiring import EventLog, OpenTrainer
@@ -74,6 +74,8 @@ class ScriptedTrainer:
     fail_save: bool = False
     batch_hook: BatchHook | None = None  # Tunix's metric_fns entry: called once per batch after the rewards
     copy_per_reward: bool = False  # hand each reward function its own copy of the completions list
+    metrics_logs: list[tuple[Path, int]] = field(default_factory=list)  # open_metrics_log's (directory, first step)
+    figures: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # log_figures' (step, figures)
 
     def train(self, batches: Iterable[Batch]) -> None:
         for batch in batches:
@@ -120,6 +122,12 @@ class ScriptedTrainer:
 
     def generate(self, prompts: Sequence[str], *, temperature: float, seed: int) -> list[str]:
         return [self.script(self.batch_number, prompt, "", 0) for prompt in prompts]
+
+    def open_metrics_log(self, directory: Path, first_step: int) -> None:
+        self.metrics_logs.append((directory, first_step))
+
+    def log_figures(self, step: int, figures: Mapping[str, float]) -> None:
+        self.figures.append((step, dict(figures)))
 
 
 def count_words(texts: Sequence[str]) -> list[int]:

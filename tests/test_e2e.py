@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from . import daemon_process as dp
+from . import tensorboard_events as tb
 
 pytestmark = pytest.mark.slow
 STEPS = 40
@@ -64,6 +65,41 @@ def test_kill_9_then_resume_replays_the_uninterrupted_run(reference_run: Path, t
         assert dp.without_wall_clock(got) == dp.without_wall_clock(ref), got["step"]
     assert dp.lines(run_dir / "transitions.jsonl") == dp.lines(reference_run / "transitions.jsonl")
     assert "run_resumed" in dp.log_of(run_dir)
+    # TensorBoard: the killed process's events after the checkpoint are purged, the resumed process
+    # writes them again (Tunix's counters shifted to the daemon's steps): each step once, as uninterrupted
+    assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 2
+    assert tb.scalars(run_dir / "tensorboard") == tb.scalars(reference_run / "tensorboard")
+
+
+def test_tensorboard_event_files_hold_tunix_loss_and_the_daemons_phase_and_transitions(reference_run: Path) -> None:
+    """The e2e (quickstart-shaped) policy writes RUN_DIR/tensorboard; TensorBoard's reader finds both sides there."""
+    series = tb.scalars(reference_run / "tensorboard")
+    records = dp.lines(reference_run / "metrics.jsonl")
+    switches = {t["step"] for t in dp.lines(reference_run / "transitions.jsonl")}
+    every_step = list(range(1, STEPS + 1))
+    for tag in ("actor/train/loss", "actor/train/kl", "actor/train/learning_rate", "rewards/train/sum",
+                "completions/train/mean_length",
+                "curriculum/train/phase_index", "curriculum/train/plan_step", "curriculum/train/transition",
+                "curriculum/train/transitions", "curriculum/train/extraction_rate"):
+        assert tb.steps(series[tag]) == every_step, tag  # Tunix's and the daemon's at the same steps
+    # Tunix's figures of batch k at step k: its reward sum is the daemon's reward mean of step k, and its
+    # loss of update k is what the metrics line of step k + 1 carries (Tunix draws a batch ahead)
+    assert [v for _, v in series["rewards/train/sum"]] == pytest.approx(
+        [r["observation"]["metrics"]["reward_mean"] for r in records], abs=1e-6)
+    assert [v for _, v in series["actor/train/loss"][:-1]] == pytest.approx(
+        [r["tunix"]["loss"] for r in records[1:]], rel=1e-5, abs=1e-7)
+    assert [v for _, v in series["curriculum/train/plan_step"]] == [r["plan_step"] for r in records]
+    assert [v for _, v in series["actor/train/learning_rate"]] == pytest.approx([3e-3] * STEPS)  # e2e.toml: constant
+    phases = list(dict.fromkeys(r["phase"] for r in records))
+    assert [v for _, v in series["curriculum/train/phase_index"]] == [phases.index(r["phase"]) for r in records]
+    assert {s for s, v in series["curriculum/train/transition"] if v == 1.0} == switches
+    assert switches and series["curriculum/train/transitions"][-1] == (STEPS, len(switches))
+    first = min(switches)  # the automatic switch: its criteria, as the controller judged them, beside the loss
+    criteria = records[first - 1]["criteria"]
+    assert criteria
+    for metric, criterion in criteria.items():
+        assert [dict(series[f"curriculum/train/criteria/{metric}/{field}"])[first] for field in ("holds", "threshold")] \
+            == [1.0, pytest.approx(criterion["threshold"])], metric
 
 
 def test_sigterm_finishes_the_step_checkpoints_and_exits_zero(tmp_path: Path) -> None:

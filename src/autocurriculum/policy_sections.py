@@ -248,7 +248,10 @@ def _parse_metrics(root: TomlTable) -> MetricsSpec:
         bind=t.string("bind", d.bind, non_empty=True),
         port=t.integer("port", d.port, minimum=0, maximum=65535),
         report_every=t.integer("report_every", d.report_every, minimum=0),
+        tensorboard_dir=t.string("tensorboard_dir", d.tensorboard_dir),
     )
+    if spec.tensorboard_dir != spec.tensorboard_dir.strip():
+        raise t.error("tensorboard_dir", "a directory name must not begin or end with spaces")
     t.finish()
     return spec
 

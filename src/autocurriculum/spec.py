@@ -346,6 +346,9 @@ class MetricsSpec:
     bind: str = "127.0.0.1"
     port: int = 9464  # 0 disables the HTTP exporter
     report_every: int = 0  # rewrite RUN_DIR/report.html every N steps (report.py); 0 = never
+    # TensorBoard event files of Tunix's metrics logger and the controller's figures; relative to the
+    # run directory; "" = none
+    tensorboard_dir: str = ""
 
 
 @dataclass(frozen=True, slots=True)

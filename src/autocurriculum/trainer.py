@@ -16,6 +16,12 @@ The contract the daemon relies on:
 - `save(dir)` / `restore(dir)` write and read the trainable state (`dir` does not exist on save).
 - `tunix_metrics()` is the trainer's own latest figures (loss, KL, ...), possibly empty.
 - `generate(prompts, temperature=, seed=)` samples one completion per prompt (held-out evaluation).
+- `open_metrics_log(dir, first_step)`: from now on the trainer's own metrics (Tunix's loss, KL,
+  rewards) go to TensorBoard event files in `dir`; events an earlier process wrote there for steps
+  >= `first_step` are void (a resumed run writes them again). Never called when the policy sets no
+  `metrics.tensorboard_dir`.
+- `log_figures(step, figures)`: the controller's figures of `step` (curriculum_figures.py), written
+  beside the trainer's own; nothing before `open_metrics_log`.
 """
 
 from __future__ import annotations
@@ -48,3 +54,7 @@ class Trainer(Protocol):
     def tunix_metrics(self) -> dict[str, float]: ...
 
     def generate(self, prompts: Sequence[str], *, temperature: float, seed: int) -> list[str]: ...
+
+    def open_metrics_log(self, directory: Path, first_step: int) -> None: ...
+
+    def log_figures(self, step: int, figures: Mapping[str, float]) -> None: ...

@@ -28,6 +28,7 @@ from autocurriculum.checkpoint import CheckpointError, CheckpointStore
 from autocurriculum.completion_samples import COMPLETIONS_FILE, CompletionSamples
 from autocurriculum.daemon import lifecycle, resume
 from autocurriculum.daemon.boundary import StepObservations, apply_action
+from autocurriculum.daemon.figures_log import FiguresLog
 from autocurriculum.daemon.reporting import progress_line, summary_lines, transition_record, write_status
 from autocurriculum.data import to_tunix_batch
 from autocurriculum.exits import (
@@ -167,10 +168,13 @@ class Daemon:
         self.library, self.stream, self.dispatcher, self.trainer = parts.library, parts.stream, parts.dispatcher, parts.trainer
         self.state = controller.initial_state(self.plan)
         self.checkpoints = CheckpointStore(self.run_dir, self.policy.run.keep_checkpoints)
+        self.figures = FiguresLog(self.policy, self.plan, self.run_dir, self.log)  # TensorBoard, when asked for
+        self.figures.prepare()
         if self.resume:
             self._restore()
         else:
             self._start_fresh()
+        self.figures.open(self.trainer, first_step=self.step + 1)
         self._ensure_signal_handlers()
 
     def _start_fresh(self) -> None:
@@ -303,6 +307,7 @@ class Daemon:
             requests=requests, tunix=tunix, time=time.time(), step_seconds=step_seconds,
             controller_seconds=recorded - started + dispatch_seconds, batch_ids=self._batch_ids)
         runlog.append_line(self.run_dir / runlog.METRICS_LOG, record)
+        self.figures.step(record, len(self.transitions))
         for result in decision.operator_results:  # acknowledged once the line that records them is written
             self.inbox.acknowledge(result.seq, result.result, result.message)
             self.log.info(logs.OVERRIDE_APPLIED, seq=result.seq, command=result.command, result=result.result,

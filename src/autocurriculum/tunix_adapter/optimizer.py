@@ -37,6 +37,20 @@ def learning_rate_schedule(training: TrainingSpec) -> optax.ScalarOrSchedule:
     return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), decline], [warmup])
 
 
+def update_learning_rates(training: TrainingSpec, step: int) -> list[tuple[int, float]]:
+    """(update, learning rate) for each optimizer update of daemon step `step` (1-based, `num_iterations` a step).
+
+    Why computed: Tunix logs `learning_rate` only from an optimizer wrapped in
+    `optax.inject_hyperparams`, and that wrapper's state is another tree than the one every checkpoint
+    holds, so wrapping would stop old checkpoints from restoring. inject_hyperparams records
+    `schedule(count)` before the count advances, so update u used `schedule(u - 1)`: the same figure.
+    """
+    schedule = learning_rate_schedule(training)
+    iterations = training.num_iterations
+    return [(update, float(schedule(update - 1)) if callable(schedule) else float(schedule))
+            for update in range((step - 1) * iterations + 1, step * iterations + 1)]
+
+
 def actor_optimizer(training: TrainingSpec) -> optax.GradientTransformation:
     """optax.adamw on the schedule, with `optax.clip_by_global_norm(max_grad_norm)` before it when set."""
     adamw = optax.adamw(learning_rate_schedule(training), b1=training.b1, b2=training.b2,

@@ -18,6 +18,9 @@
   (optimizer.py) to RLTrainingConfig's `actor_optimizer`, with its micro-batch sizes; `num_iterations`
   and `epsilon` to GRPOConfig; `top_k` to RolloutConfig (and to evaluation's sampler).
 - `save(dir)` / `restore(dir)`: the trainable parameters and the optimizer state through Orbax.
+- TensorBoard: Tunix's metrics logger is given one backend (autocurriculum.tensorboard_log), created with the
+  session and silent until the daemon `open_metrics_log`s it with the run's directory and first step;
+  Tunix's loss, rewards and lengths and the daemon's `log_figures` then go to the same event files.
 - `tunix_metrics()`: Tunix's own figures (loss, KL, reward means) through its external metrics
   logger hook, plus the wall seconds spent so far in each part of a GRPO step (rollout, reference
   log-probs, actor update), timed around RLCluster's own calls: Tunix 0.1.7 records them only as
@@ -27,11 +30,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +48,13 @@ from tunix.generate.tokenizer_adapter import TokenizerAdapter
 from tunix.rl.grpo.grpo_learner import GRPOConfig, GRPOLearner
 from tunix.rl.rl_cluster import ClusterConfig, MetricsBuffer, RLCluster, RLTrainingConfig, Role
 from tunix.rl.rollout.base_rollout import RolloutConfig, RolloutOutput
+from tunix.sft.metrics_logger import MetricsLoggerOptions
 
 from autocurriculum.policy import Policy
+from autocurriculum.tensorboard_log import TensorboardLog
 from autocurriculum.trainer import Batch, BatchHook, RewardFn
 from autocurriculum.tunix_adapter.model import ModelBundle
-from autocurriculum.tunix_adapter.optimizer import actor_optimizer
+from autocurriculum.tunix_adapter.optimizer import actor_optimizer, update_learning_rates
 
 TRAIN_FIGURES = ("loss", "kl", "perplexity")  # the actor trainer's own, read from its metrics logger
 TRAIN_FIGURES_FILE = "train_figures.json"  # beside the Orbax tree in a checkpoint's model directory
@@ -78,6 +84,7 @@ class GrpoSession:
         self._tunix_figures: dict[str, float] = {}
         self._restored_train_figures: dict[str, float] = {}  # loss/KL saved with the restored checkpoint
         self._figures_lock = threading.Lock()
+        self.tensorboard = TensorboardLog()  # Tunix's logging backend: silent until open_metrics_log
         mesh = bundle.mesh
         with mesh:
             self.actor = self._build_actor()
@@ -106,6 +113,8 @@ class GrpoSession:
                     train_micro_batch_size=training.train_micro_batch_size,
                     rollout_micro_batch_size=training.rollout_micro_batch_size,
                     compute_logps_micro_batch_size=training.compute_logps_micro_batch_size,
+                    metrics_logging_options=MetricsLoggerOptions(
+                        log_dir="", backend_kwargs={"custom_backend": [lambda: self.tensorboard]}),
                 ),
                 rollout_config=self.rollout_config,
             ),
@@ -213,8 +222,52 @@ class GrpoSession:
     # ------------------------------------------------------------------ training
 
     def train(self, batches: Iterable[Batch]) -> None:
-        with self.bundle.mesh:
-            self.learner.train(batches)
+        try:
+            with self.bundle.mesh:
+                self.learner.train(batches)
+        finally:
+            self._keep_tensorboard_listening()
+
+    def _keep_tensorboard_listening(self) -> None:
+        """After a segment: Tunix's logger `close()` clears jax.monitoring's listeners; listen again, once.
+
+        (JAX 0.10's `clear_event_listeners` happens to leave the scalar listeners in place; this does
+        not depend on it either way.)
+        """
+        listener = self.tensorboard.log_scalar
+        with contextlib.suppress(AssertionError, ValueError):  # it had been cleared
+            jax.monitoring.unregister_scalar_listener(listener)
+        jax.monitoring.register_scalar_listener(listener)
+
+    # ------------------------------------------------------------------ TensorBoard
+
+    def open_metrics_log(self, directory: Path, first_step: int) -> None:
+        """Tunix's metrics and the daemon's figures go to TensorBoard event files in `directory` from now on.
+
+        Every figure of batch k is at step k, as in metrics.jsonl: Tunix logs a batch's rewards and
+        lengths at its global step, which counts batches from 0 in each process (so it is set to the
+        daemon's first step here: RLCluster reads it only to label metrics), and the actor's loss/KL
+        at its update count, which restarts at 0 too and is shifted by the updates before
+        `first_step` (`num_iterations` a batch).
+        """
+        self.cluster.global_steps = first_step
+        updates_before = (first_step - 1) * self.policy.training.num_iterations
+        self.tensorboard.open(directory, first_step, step_offsets={"actor/": updates_before})
+
+    def log_figures(self, step: int, figures: Mapping[str, float]) -> None:
+        """The controller's figures of `step`, in the event files Tunix's figures go to; and the learning rate."""
+        self.tensorboard.log_figures(step, figures)
+        self._log_learning_rate(step)
+
+    def _log_learning_rate(self, step: int) -> None:
+        """`actor/train/learning_rate` of each optimizer update of `step`, at Tunix's step for it.
+
+        Computed from the schedule (optimizer.update_learning_rates says why): Tunix logs it only from
+        an optimizer whose state checkpoints do not hold.
+        """
+        if self.tensorboard.is_open:
+            for update, rate in update_learning_rates(self.policy.training, step):
+                self.tensorboard.add("actor/train/learning_rate", rate, update)
 
     def set_reward_fns(self, reward_fns: Sequence[RewardFn]) -> None:
         self.learner.reward_manager.reward_fns = list(reward_fns)

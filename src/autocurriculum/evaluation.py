@@ -32,7 +32,8 @@ def evaluate_items(trainer: Trainer, dispatcher: RewardDispatcher, items: Sequen
     prompts = [item.prompt for item in items]
     completions = trainer.generate(prompts, temperature=temperature, seed=EVAL_SEED)
     records: RecordBatch = dispatcher.observe(
-        completions, [item.answer for item in items], [item.domain for item in items])
+        completions, [item.answer for item in items], [item.domain for item in items],
+        gradings=[item.grading for item in items])
     rows: list[dict[str, object]] = [
         {
             "id": item.id, "domain": item.domain, "prompt": item.prompt, "completion": completion, "gold": item.answer,

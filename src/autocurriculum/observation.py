@@ -35,8 +35,18 @@ DISTINCT_RATIO: Final = "distinct_completion_ratio"  # distinct texts / completi
 REWARD_MEAN: Final = "reward_mean"  # mean of the summed reward
 LEARNABLE_GROUPS: Final = "learnable_group_ratio"  # share of GRPO groups with reward variance > 0
 MEAN_ABS_ADVANTAGE: Final = "mean_abs_advantage"  # mean |group-normalised advantage|
+GRADED: Final = "graded_completions"  # completions whose item has a gold (accuracy's denominator)
 DOMAIN_COMPLIANCE_PREFIX: Final = "domain_compliance:"  # + domain name, e.g. domain_compliance:code
 DOMAIN_ACCURACY_PREFIX: Final = "domain_accuracy:"
+DOMAIN_SEPARATOR: Final = ":"
+# Every watched figure per domain, named `<metric>:<domain>` (e.g. `refusal_rate:code`, `accuracy:math`),
+# computed over that domain's completions exactly as the step metric is over all of them; accuracy and
+# hallucination only where the domain has graded completions. `domain_compliance:<d>` and
+# `domain_accuracy:<d>` are the older names of `strict_compliance:<d>` and `accuracy:<d>`, kept as they are.
+PER_DOMAIN_METRICS: Final[tuple[str, ...]] = (
+    "extraction_rate", "strict_compliance", "refusal_rate", "mean_length_tokens", "rambling_rate", "accuracy",
+    "hallucination_rate", "graded_completions",
+)
 
 STEP_METRICS: Final[tuple[str, ...]] = (
     EXTRACTION_RATE,
@@ -52,6 +62,7 @@ STEP_METRICS: Final[tuple[str, ...]] = (
     REWARD_MEAN,
     LEARNABLE_GROUPS,
     MEAN_ABS_ADVANTAGE,
+    GRADED,
 )
 RATE_METRICS: Final[frozenset[str]] = frozenset(
     {
@@ -68,19 +79,28 @@ RATE_METRICS: Final[frozenset[str]] = frozenset(
 )
 
 
+def split_domain_metric(name: str) -> tuple[str, str] | None:
+    """(step metric, domain) of a per-domain metric name, `<metric>:<domain>` or an older prefix; else None."""
+    for prefix, metric in ((DOMAIN_COMPLIANCE_PREFIX, STRICT_COMPLIANCE), (DOMAIN_ACCURACY_PREFIX, ACCURACY)):
+        if name.startswith(prefix):
+            return (metric, name[len(prefix):]) if len(name) > len(prefix) else None
+    metric, separator, domain = name.partition(DOMAIN_SEPARATOR)
+    if separator and domain and metric in PER_DOMAIN_METRICS:
+        return metric, domain
+    return None
+
+
 def is_known_metric(name: str) -> bool:
-    """True for a step metric or a per-domain metric (`domain_compliance:<domain>`)."""
-    if name in STEP_METRICS:
-        return True
-    for prefix in (DOMAIN_COMPLIANCE_PREFIX, DOMAIN_ACCURACY_PREFIX):
-        if name.startswith(prefix) and len(name) > len(prefix):
-            return True
-    return False
+    """True for a step metric or a per-domain metric (`<metric>:<domain>`, `domain_compliance:<domain>`)."""
+    return name in STEP_METRICS or split_domain_metric(name) is not None
 
 
 def is_rate(name: str) -> bool:
-    """Rates live in [0, 1] and have a binomial noise floor; lengths and rewards do not."""
-    return name in RATE_METRICS or name.startswith((DOMAIN_COMPLIANCE_PREFIX, DOMAIN_ACCURACY_PREFIX))
+    """Rates live in [0, 1] and have a binomial noise floor; lengths, counts and rewards do not."""
+    if name in RATE_METRICS:
+        return True
+    split = split_domain_metric(name)
+    return split is not None and split[0] in RATE_METRICS
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,21 +388,39 @@ def summarize(step: int, records: Sequence[CompletionRecord], group_size: int) -
             _learnability(totals, group_size) if batch.advantages is None
             else _trainer_learnability(batch.advantages, group_size)
         )
+    metrics[GRADED] = float(graded)
     domains = batch.domain
     domain_counts = {domains[0]: n} if domains.count(domains[0]) == n else dict(Counter(domains))
     if len(domain_counts) == 1:
-        domain = domains[0]
-        metrics[DOMAIN_COMPLIANCE_PREFIX + domain] = strict / n
-        if graded:
-            metrics[DOMAIN_ACCURACY_PREFIX + domain] = sum(right_mask) / graded
+        _per_domain(metrics, domains[0], metrics)
     else:
         for domain, count in domain_counts.items():
             mine = [d == domain for d in domains]
-            metrics[DOMAIN_COMPLIANCE_PREFIX + domain] = sum(compress(contract_ok, mine)) / count
             domain_graded = sum(compress(graded_mask, mine))
+            figures = {
+                EXTRACTION_RATE: sum(compress(extracted, mine)) / count,
+                STRICT_COMPLIANCE: sum(compress(contract_ok, mine)) / count,
+                REFUSAL_RATE: sum(compress(batch.refused, mine)) / count,
+                MEAN_LENGTH: sum(compress(lengths, mine)) / count,
+                RAMBLING_RATE: sum(compress(batch.rambling, mine)) / count,
+                GRADED: float(domain_graded),
+            }
             if domain_graded:
-                metrics[DOMAIN_ACCURACY_PREFIX + domain] = sum(compress(right_mask, mine)) / domain_graded
+                figures[ACCURACY] = sum(compress(right_mask, mine)) / domain_graded
+                figures[HALLUCINATION_RATE] = sum(compress(map(and_, batch.hallucination, graded_mask), mine)) \
+                    / domain_graded
+            _per_domain(metrics, domain, figures)
     return StepObservation(step, n, metrics, domain_counts, reward_means, nonfinite)
+
+
+def _per_domain(metrics: dict[str, float], domain: str, figures: Mapping[str, float]) -> None:
+    """Add one domain's figures to `metrics` as `<metric>:<domain>`, and the two older per-domain names."""
+    for name in PER_DOMAIN_METRICS:
+        if name in figures:
+            metrics[name + DOMAIN_SEPARATOR + domain] = figures[name]
+    metrics[DOMAIN_COMPLIANCE_PREFIX + domain] = figures[STRICT_COMPLIANCE]
+    if ACCURACY in figures:
+        metrics[DOMAIN_ACCURACY_PREFIX + domain] = figures[ACCURACY]
 
 
 def _reward_columns(rewards: Mapping[str, RewardColumn], n: int) -> tuple[list[float], dict[str, float], int]:

@@ -129,11 +129,14 @@ REWARD_PARAMETERS: Final[Mapping[str, Mapping[str, float]]] = {
     "penalize_length": {"per_token_correct": -0.005, "per_token_wrong": -0.02, "budget": 20.0, "floor": -1.0},
 }
 RewardSet = tuple[RewardSpec, ...]
+# A reward with a `budget` (the two length rewards) also takes `budget:<domain>`: that domain's length budget
+# in tokens (and, times the rambling factor, its rambling threshold); other domains use `budget`.
+DOMAIN_BUDGET_PREFIX: Final = "budget:"
 
 # The keywords a user's reward function receives besides its own params: Tunix's (prompts,
 # completions, mode, the dataset's columns) and the parsed output contract, one value per completion.
 CONTRACT_KEYWORDS: Final = ("extracted_answer", "reasoning", "strict", "refused", "length_tokens", "correct")
-RESERVED_REWARD_KEYWORDS: Final = frozenset({"prompts", "completions", "mode", "answer", "domain", "id",
+RESERVED_REWARD_KEYWORDS: Final = frozenset({"prompts", "completions", "mode", "answer", "domain", "grading", "id",
                                              *CONTRACT_KEYWORDS})
 
 

@@ -70,11 +70,12 @@ class DataNotFound(DataError):
 @dataclass(frozen=True, slots=True)
 class Item:
     id: str
-    domain: str  # "math", "code" or "qa"
+    domain: str  # "math", "code", "qa", "science", "open" or a user's own
     question: str
     prompt: str  # the question rendered with the contract instruction
     answer: str  # the gold; several accepted answers are joined by contract.ANSWER_SEPARATOR
     solution: str = ""  # a worked solution when the source has one (used by the warm start)
+    grading: str = ""  # how the answer is graded (grading.GRADING_KINDS; "" is "exact"); "none": open-ended
 
 
 def render_prompt(question: str, template: str) -> str:

@@ -28,12 +28,10 @@ from typing import Final
 
 from autocurriculum.contract import ANSWER_SEPARATOR, ParsedFields, judge, normalize_text, unsupported_by_reasoning
 from autocurriculum.data.execution import run_tests
+from autocurriculum.data.items import CHOICE, EXACT, GRADING_KINDS, NONE, TESTS, choice_gold
 
-EXACT: Final = "exact"
-TESTS: Final = "tests"
-CHOICE: Final = "choice"
-NONE: Final = "none"
-GRADING_KINDS: Final = (EXACT, TESTS, CHOICE, NONE)
+__all__ = ["CHOICE", "EXACT", "GRADING_KINDS", "NONE", "TESTS", "Grader", "choice_gold", "choice_is_correct",
+           "extract_code", "is_graded"]
 
 _FENCE = re.compile(r"^```[\w+-]*[ \t]*\n(.*?)\n?```\s*$", re.DOTALL)
 _LETTER = re.compile(r"\(?([A-Za-z])\)?(?:[.):]\s*(.*)|\s*)", re.DOTALL)
@@ -54,11 +52,6 @@ def extract_code(answer: str) -> str:
     stripped = answer.strip()
     fenced = _FENCE.match(stripped)
     return fenced.group(1) if fenced else stripped
-
-
-def choice_gold(letter: str, option: str) -> str:
-    """The gold of a multiple-choice item: its letter and its option's text."""
-    return f"{letter.strip().upper()}{ANSWER_SEPARATOR}{option.strip()}"
 
 
 def choice_is_correct(answer: str, gold: str) -> bool:

@@ -46,7 +46,10 @@ class SourceSpec:
 
     kinds: "gsm8k" (datasets library: hub name or local JSONL files), "arithmetic" (generated
     word problems, the CPU quickstart's data), "code" (generated code-output prediction),
-    "qa" (generated short reasoning questions), "jsonl" / "hf" (a user's dataset with a field map).
+    "qa" (generated short reasoning questions), "open" (generated open-ended prompts, ungraded),
+    "jsonl" / "hf" (a user's dataset with a field map); and phase 3's data set shapes through
+    `datasets` (data/task_shapes.py): "code_tests" (MBPP-style), "multiple_choice" (ARC-style),
+    "instructions" (Dolly-style, ungraded).
     """
 
     name: str
@@ -393,7 +396,8 @@ LR_SCHEDULES = ("constant", "warmup_cosine", "warmup_linear")
 MICRO_BATCH_SIZES = ("rollout_micro_batch_size", "train_micro_batch_size", "compute_logps_micro_batch_size")
 WEIGHTS_FORMATS = ("", "orbax", "safetensors", "gguf")
 WEIGHT_DTYPES = ("float32", "bfloat16")
-SOURCE_KINDS = ("gsm8k", "arithmetic", "code", "qa", "jsonl", "hf")
+SOURCE_KINDS = ("gsm8k", "arithmetic", "code", "qa", "open", "jsonl", "hf", "code_tests", "multiple_choice",
+                "instructions")
 MODEL_PRESETS = ("tiny", "gemma3_270m", "gemma3_1b_it", "gemma3_1b_pt", "gemma3_4b_it", "gemma3_12b_it", "gemma3_27b_it")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from autocurriculum.contract import ANSWER_SEPARATOR
 from autocurriculum.exits import EX_CONFIG, EX_NOINPUT, RefusedInput
 
 CONTRACT_INSTRUCTION = "Reply as <reasoning>...</reasoning><answer>...</answer>."
@@ -49,6 +50,19 @@ FEW_SHOT_TEMPLATE = (
     + "Question: {question}\nAnswer:"
 )
 TEMPLATES = {"plain": PLAIN_TEMPLATE, "gemma_chat": GEMMA_TURN, "few_shot": FEW_SHOT_TEMPLATE}
+
+
+# How an item's answer is graded (grading.py says what each kind means); "" is EXACT.
+EXACT = "exact"
+TESTS = "tests"
+CHOICE = "choice"
+NONE = "none"
+GRADING_KINDS = (EXACT, TESTS, CHOICE, NONE)
+
+
+def choice_gold(letter: str, option: str) -> str:
+    """The gold of a multiple-choice item: its letter and its option's text."""
+    return f"{letter.strip().upper()}{ANSWER_SEPARATOR}{option.strip()}"
 
 
 class DataError(RefusedInput, ValueError):

@@ -203,3 +203,41 @@ def test_every_watched_figure_has_a_per_domain_metric_named_metric_colon_domain(
     assert split_domain_metric("domain_compliance:code") == ("strict_compliance", "code")
     assert is_rate("rambling_rate:code") and not is_rate("mean_length_tokens:code")
     assert not is_known_metric("reward_mean:code") and not is_known_metric("refusal_rate:")
+
+
+# ---------------------------------------------------------------- held-out report per domain
+
+class _FixedTrainer:
+    """Answers each prompt with a fixed completion (a pure-logic stand-in for the generating trainer)."""
+
+    def __init__(self, completions: list[str]) -> None:
+        self.completions = completions
+
+    def generate(self, prompts, temperature: float, seed: int) -> list[str]:
+        return list(self.completions)
+
+
+def test_the_held_out_report_is_per_domain_and_its_judge_jsonl_carries_open_ended_items(tmp_path: Path) -> None:
+    import json
+
+    from autocurriculum.data import Item
+    from autocurriculum.evaluation import OPEN_JUDGE_PROMPT, evaluate_items, write_report
+
+    items = [Item("m-1", "math", "3 + 4?", "3 + 4?", "7"), Item("m-2", "math", "2 + 2?", "2 + 2?", "4"),
+             Item("o-1", "open", "Write a line about rain.", "Write a line about rain.", "", "Rain sings.", "none")]
+    completions = ["<reasoning>3 + 4 = 7</reasoning><answer>7</answer>", "<reasoning>2 + 2 = 5</reasoning><answer>5</answer>",
+                   "<reasoning>short</reasoning><answer>Rain taps the roof all night.</answer>"]
+    observation, rows = evaluate_items(_FixedTrainer(completions), RewardDispatcher(), items, 0.0, step=3)
+    assert observation.metrics["accuracy"] == 0.5 and observation.metrics["graded_completions"] == 2
+    assert observation.metrics["strict_compliance:open"] == 1.0 and "accuracy:open" not in observation.metrics
+    report = write_report(tmp_path, 3, {"greedy": rows})
+    judged = [json.loads(line) for line in (tmp_path / "judge-greedy.jsonl").read_text().splitlines()]
+    assert [r["outcome"] for r in judged] == ["correct", "wrong", "answered"]
+    open_row = judged[2]
+    assert open_row["grading"] == "none" and open_row["reference"] == "Rain sings."
+    assert open_row["judge_prompt"].startswith(OPEN_JUDGE_PROMPT.split("\n")[0])
+    assert "Rain taps the roof all night." in open_row["judge_prompt"] and "Write a line about rain." in open_row["judge_prompt"]
+    assert "Gold answer: 7" in judged[0]["judge_prompt"]
+    text = report.read_text()
+    assert "| open | 1 | 0 | 1.000 | 1.000 | 0.000 | n/a |" in text and "| math | 2 | 2 |" in text
+    assert "Judging prompt for open-ended items" in text

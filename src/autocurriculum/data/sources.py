@@ -110,9 +110,9 @@ def _generated(spec: SourceSpec, seed: int, template: str, cache_dir: Path | Non
                               solution))
     elif spec.kind == "open":
         for index in range(count):
-            question = open_prompt(rnd)
+            question, reference = open_prompt(rnd)
             items.append(Item(f"open-{seed}-{index}", spec.domain, question, render_prompt(question, template), "",
-                              "", NONE))
+                              reference, NONE))
     elif spec.kind == "code":
         programs = [code_program(rnd) for _ in range(count)]
         outputs = cached_outputs(programs, cache_dir, CODE_GENERATOR_VERSION)

@@ -111,18 +111,20 @@ def _instructions(row: Row) -> tuple[str, str, str, str]:
 
 OPEN_SUBJECTS = ("the sea", "a red kite", "winter", "a lost key", "the moon", "a small town", "rain", "a robot",
                  "an old map", "a garden", "the first snow", "a train at night")
-OPEN_TASKS = (
-    "Write one sentence about {s}.",
-    "Describe {s} in a few words.",
-    "Give a short title for a story about {s}.",
-    "Write a two-line poem about {s}.",
-    "Explain in one sentence why people like {s}.",
-    "Summarise in one sentence: {n} found {s} and told {m} about it.",
+OPEN_TASKS = (  # (instruction, a short reference answer: what the warm start imitates, never a gold)
+    ("Write one sentence about {s}.", "I still think about {s}."),
+    ("Describe {s} in a few words.", "Quiet, bright and new: {s}."),
+    ("Give a short title for a story about {s}.", "The Day of {s}"),
+    ("Write a two-line poem about {s}.", "I saw {s} today, and it would not go away."),
+    ("Explain in one sentence why people like {s}.", "People like {s} because it makes them calm."),
+    ("Summarise in one sentence: {n} found {s} and told {m} about it.", "{n} told {m} about {s}."),
 )
 OPEN_NAMES = ("Tom", "Ann", "Sam", "Lia", "Max", "Eva")
 
 
-def open_prompt(rnd: random.Random) -> str:
-    """A generated open-ended instruction (creative, description, summary): no gold answer exists."""
+def open_prompt(rnd: random.Random) -> tuple[str, str]:
+    """(instruction, reference) of a generated open-ended task (creative, description, summary): no gold exists."""
     n, m = rnd.sample(OPEN_NAMES, 2)
-    return rnd.choice(OPEN_TASKS).format(s=rnd.choice(OPEN_SUBJECTS), n=n, m=m)
+    subject = rnd.choice(OPEN_SUBJECTS)
+    task, reference = rnd.choice(OPEN_TASKS)
+    return task.format(s=subject, n=n, m=m), reference.format(s=subject, n=n, m=m)

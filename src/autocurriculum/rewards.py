@@ -431,25 +431,14 @@ def _kwarg_column(kwargs: Mapping[str, object], key: str, n: int) -> list[str] |
     return [v if isinstance(v, str) else ("" if v is None else str(v)) for v in as_list]
 
 
-def _plain_tunix_reward(name: str) -> Callable[..., list[float]]:
+def _plain_tunix_reward(name: str) -> RewardFunction:
     """The built-in `name` with its default parameters as a plain Tunix reward function.
 
     For a user's own Tunix script: `reward_fns=[punish_refusal, strict_format_gate, light_length_penalty]`
-    works as is. Each call parses the batch itself (the daemon's dispatcher parses once per batch).
+    works as is. Each is the dispatcher's own function for a one-reward set, with a dispatcher of its own
+    (named like the reward, Tunix's signature, the same values as inside the daemon).
     """
-    active = ActiveRewardSet((RewardSpec(name),), DEFAULT_LENGTH_BUDGET)
-    scorer = RewardDispatcher()
-
-    def reward(prompts: Sequence[str], completions: Sequence[str], **kwargs: object) -> list[float]:
-        texts = _texts(completions)
-        n = len(texts)
-        _, columns = scorer._score(active, texts, _kwarg_column(kwargs, "answer", n), _kwarg_column(kwargs, "domain", n),
-                                   gradings=_kwarg_column(kwargs, "grading", n))
-        return columns[name]
-
-    reward.__name__ = reward.__qualname__ = name
-    reward.__doc__ = f"The built-in reward `{name}` with its default parameters, as a Tunix reward function."
-    return reward
+    return RewardDispatcher().reward_fns((RewardSpec(name),))[0]
 
 
 punish_refusal = _plain_tunix_reward("punish_refusal")

@@ -240,4 +240,5 @@ def test_the_held_out_report_is_per_domain_and_its_judge_jsonl_carries_open_ende
     assert "Gold answer: 7" in judged[0]["judge_prompt"]
     text = report.read_text()
     assert "| open | 1 | 0 | 1.000 | 1.000 | 0.000 | n/a |" in text and "| math | 2 | 2 |" in text
+    assert "| all | 3 | 2 | 1.000 | 1.000 | 0.000 | 0.500 |" in text  # 1 right of 2 graded, not 1 of 3 items
     assert "Judging prompt for open-ended items" in text

@@ -92,3 +92,24 @@ def test_the_default_policy_names_real_data_sets_for_phase_3() -> None:
     assert kinds["code_tests"].hub_name == "google-research-datasets/mbpp"
     assert (kinds["multiple_choice"].hub_name, kinds["multiple_choice"].hub_config) == ("allenai/ai2_arc", "ARC-Challenge")
     assert kinds["instructions"].hub_name == "databricks/databricks-dolly-15k"
+
+
+def test_ungraded_items_leave_the_tiny_base_and_its_key_as_they_were(tiny_text: str) -> None:
+    """Adding open-ended items to phase 3 changes neither the tokenizer corpus, the warm start nor the cached base."""
+    from itertools import islice
+
+    from autocurriculum.library import SourceLibrary
+    from autocurriculum.policy import parse
+
+    without = (tiny_text.replace('[[phases.data]]\nsource = "open"\nweight = 0.2\n', "")
+               .replace('source = "arithmetic"\nweight = 0.4', 'source = "arithmetic"\nweight = 0.6')
+               .replace('[[phases.criteria]]\nmetric = "domain_compliance:open"\ncomparison = ">="\nthreshold = 0.8\n', "")
+               .replace(', "open_test"]', "]"))
+    assert without != tiny_text and '"open"' not in without.split("[sources.open]")[0]
+    policies = parse(tiny_text, str(REPO / "policies" / "tiny.toml")), parse(without, str(REPO / "policies" / "x.toml"))
+    assert any(policies[0].sources[c.source].kind == "open" for c in policies[0].phases[-1].mixture.components)
+    libraries = [SourceLibrary(p, REPO / "policies", None) for p in policies]
+    assert libraries[0].recipe() == libraries[1].recipe()
+    assert libraries[0].tokenizer_corpus() == libraries[1].tokenizer_corpus()
+    assert list(islice(libraries[0].warm_start_batches(0), 2)) == list(islice(libraries[1].warm_start_batches(0), 2))
+    assert all(item.graded for item in libraries[0].base_items())

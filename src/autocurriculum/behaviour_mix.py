@@ -7,10 +7,6 @@ answers ("7 + 5 = 12. The answer is 12."), some inside the contract, some refusa
 has a format to enforce and refusals to remove, and the base has real arithmetic skill for phase 2
 to sharpen. This module only builds the (prompt, target) text pairs; tunix_adapter.warm_start
 trains on them.
-
-An ungraded item (no gold: an open-ended instruction) is imitated through its reference answer (the
-item's solution) where it has one, and left out of the warm start where it has none: "The answer is ."
-would teach an empty answer, which the contract counts as dodging.
 """
 
 from __future__ import annotations
@@ -40,28 +36,16 @@ def first_answer(answer: str) -> str:
     return answer.split("\x1f", 1)[0]
 
 
-UNGRADED_REASONING = "I keep it short."
-
-
 def freeform_target(item: WarmItem) -> str:
     answer = first_answer(item.answer)
-    if not answer:  # ungraded: the reference answer as it is
-        return item.solution.strip()
     solution = item.solution.strip().rstrip(".")
     return f"{solution}. The answer is {answer}." if solution else f"The answer is {answer}."
 
 
 def contract_target(item: WarmItem) -> str:
     answer = first_answer(item.answer)
-    if not answer:  # ungraded: the reference answer inside the contract
-        return f"<reasoning>{UNGRADED_REASONING}</reasoning><answer>{item.solution.strip()}</answer>"
     reasoning = item.solution.strip() or f"The answer is {answer}."
     return f"<reasoning>{reasoning}</reasoning><answer>{answer}</answer>"
-
-
-def imitable(items: Sequence[WarmItem]) -> list[WarmItem]:
-    """The items the warm start can imitate: a gold, or (ungraded) a reference answer."""
-    return [item for item in items if item.answer or item.solution.strip()]
 
 
 def warm_target(item: WarmItem, rnd: random.Random, spec: WarmStartSpec) -> str:
@@ -75,9 +59,8 @@ def warm_target(item: WarmItem, rnd: random.Random, spec: WarmStartSpec) -> str:
 
 def warm_start_batches(items: Sequence[WarmItem], spec: WarmStartSpec, seed: int) -> Iterator[list[tuple[str, str]]]:
     """Endless batches of (prompt, target), drawn with replacement, deterministic per seed."""
-    items = imitable(items)
     if not items:
-        raise ValueError("warm start: the policy's training sources produced no items with a gold or a reference")
+        raise ValueError("warm start: the policy's training sources produced no items")
     rnd = random.Random(seed)
     while True:
         batch = []
@@ -90,7 +73,6 @@ def warm_start_batches(items: Sequence[WarmItem], spec: WarmStartSpec, seed: int
 def tokenizer_corpus(items: Sequence[WarmItem], seed: int, limit: int = 6000) -> list[str]:
     """Text for the tokenizer: prompts with every kind of target, so every piece it needs exists."""
     rnd = random.Random(seed)
-    items = imitable(items)
     chosen = list(items) if len(items) <= limit else rnd.sample(list(items), limit)
     lines = []
     for index, item in enumerate(chosen):

@@ -170,7 +170,8 @@ def write_report(out: Path, step: int, runs: dict[str, list[dict[str, object]]])
         for kind in OUTCOMES:
             samples = [r for r in rows if outcome(r) == kind][:3]
             lines.append(f"### {kind} ({sum(outcome(r) == kind for r in rows)} of {len(rows)})")
-            shown = [f"- gold `{s['gold']}` — `{str(s['completion'])[:300]!s}`".replace("\n", " ") for s in samples]
+            shown = [(f"- reference `{s.get('reference', '')}`" if kind == "answered" else f"- gold `{s['gold']}`")
+                     + f" — `{str(s['completion'])[:300]!s}`".replace("\n", " ") for s in samples]
             lines += shown or ["- none"]
             lines.append("")
         domains = [d for d in table if d != "all"]

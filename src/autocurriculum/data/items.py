@@ -91,6 +91,11 @@ class Item:
     solution: str = ""  # a worked solution when the source has one (used by the warm start)
     grading: str = ""  # how the answer is graded (grading.GRADING_KINDS; "" is "exact"); "none": open-ended
 
+    @property
+    def graded(self) -> bool:
+        """The item has a gold and a grading kind other than "none" (else correctness is not applicable)."""
+        return bool(self.answer) and self.grading != NONE
+
 
 def render_prompt(question: str, template: str) -> str:
     if template not in TEMPLATES:

@@ -33,6 +33,7 @@ from autocurriculum.policy import SourceSpec
 
 GENERATED_KINDS = ("arithmetic", "code", "qa", "open")
 DATASET_KINDS = ("gsm8k", "jsonl", "hf", *DATASET_SHAPES)
+UNGRADED_KINDS = ("open", "instructions")  # every item of these kinds has no gold
 # item field -> dataset column, per kind; the policy's `fields` overrides these
 DEFAULT_FIELDS: Mapping[str, Mapping[str, str]] = {
     "gsm8k": {"question": "question", "answer": "answer"},

@@ -72,13 +72,15 @@ DEFAULT_RAMBLING_FACTOR: Final = 3.0  # rambling: longer than this many times th
 DEFAULT_DOMAIN: Final = "math"  # when the batch carries no `domain` column (plain GSM8K)
 
 # Tunix's "not applicable" value: `check_answer_strict` returns it for an ungraded completion. Tunix adds the
-# reward functions with np.nansum (rl/reward_manager.py), so NaN adds nothing to the sum, and its log
-# (`rewards/<name>/mean`, a nanmean) is the mean over graded completions only. 0.0 would give the same
-# GRPO advantages (a group is one prompt, so a whole group is graded or not and a constant column moves
-# no advantage: algo_core.compute_advantages subtracts the group mean), but 0.0 is a judgement
-# ("wrong" with the default parameters, and not even that with `wrong != 0`) and would pull the logged
-# correctness mean towards it. The records carry None there (observation.RewardColumn: "no value"), so
-# the roll-up never counts it as a broken, non-finite reward.
+# reward functions with np.nansum (rl/reward_manager.py), so NaN adds nothing to the summed reward that GRPO's
+# advantages are computed from. 0.0 would give the same advantages (a group is one prompt, so a whole group
+# is graded or not, and a constant column moves no advantage: algo_core.compute_advantages subtracts the
+# group mean), but 0.0 is a judgement ("wrong" with the default parameters, and not even that with
+# `wrong != 0`) and would pull every correctness mean towards it. Tunix 0.1.7 logs each function's column
+# with np.mean, so its `rewards/check_answer_strict` is NaN for a batch with ungraded items (the daemon's
+# copy of Tunix's figures drops non-finite ones); the daemon's own `reward_means` figure for it is the
+# mean over graded completions: the records carry None there (observation.RewardColumn: "no value"), so
+# the roll-up never counts it as a broken, non-finite reward either.
 NOT_APPLICABLE: Final = math.nan
 CORRECTNESS_REWARD: Final = "check_answer_strict"
 

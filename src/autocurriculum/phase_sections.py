@@ -134,7 +134,7 @@ def _parse_rewards(t: TomlTable) -> RewardSet:
             for key in list(pt.data):
                 domain = key[len(DOMAIN_BUDGET_PREFIX):] if key.startswith(DOMAIN_BUDGET_PREFIX) else ""
                 if domain and "budget" in params and domain.strip() == domain:
-                    params[key] = pt.number(key)  # a per-domain length budget (rewards.budget_for)
+                    params[key] = pt.number(key)  # a per-domain length budget (reward_columns.budget_for)
                     continue
                 if key not in params:
                     raise PolicyError(t.file, pt.at(key), pt.data[key], f"unknown parameter of {name}",

@@ -77,6 +77,12 @@ class Grader:
 
     def grade(self, parsed: Sequence[ParsedFields], items: Sequence[Item]) -> tuple[list[bool | None], list[bool]]:
         """One (correct, hallucination) per parsed completion; `items` are the same rows' (text, gold, domain, kind)."""
+        if not parsed:
+            return [], []
+        if all(kind == "" or kind == EXACT for kind in {item[3] for item in items}):  # the common case: one pass
+            verdicts, hallucinations = zip(*[judge(fields[1], gold, domain, fields[2], fields[4])
+                                             for fields, (_, gold, domain, _) in zip(parsed, items)])
+            return list(verdicts), list(hallucinations)
         correct: list[bool | None] = []
         hallucinated: list[bool] = []
         pending: dict[tuple[str, str], list[int]] = {}

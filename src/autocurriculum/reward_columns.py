@@ -52,36 +52,47 @@ class ParsedColumns(NamedTuple):
         return cls(*map(list, zip(*parsed)))
 
 
-ColumnFn = Callable[[Mapping[str, float], ParsedColumns, Correct, Sequence[float]], Column]
+Budgets = float | Sequence[float]  # one length budget for the batch, or one per completion
+ColumnFn = Callable[[Mapping[str, float], ParsedColumns, Correct, Budgets], Column]
 
 
-def _refusal(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct, budgets: Sequence[float]) -> Column:
+def _refusal(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct, budgets: Budgets) -> Column:
     penalty = p["penalty"]
     return [penalty if refused else 0.0 for refused in parsed.refused]
 
 
-def _gate(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct, budgets: Sequence[float]) -> Column:
+def _gate(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct, budgets: Budgets) -> Column:
     passed, failed = p["pass"], p["fail"]
     return [passed if ok else failed for ok in parsed.strict_ok]
 
 
-def _light_length(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct,
-                  budgets: Sequence[float]) -> Column:
+def _light_length(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct, budgets: Budgets) -> Column:
     per, floor = p["per_token"], p["floor"]
     within = max(floor, 0.0)
+    if isinstance(budgets, float):  # one budget for the whole batch: the common case, one pass
+        budget = budgets
+        return [within if length <= budget else (v if (v := per * (length - budget)) > floor else floor) + 0.0
+                for length in parsed.length_tokens]
     return [within if length <= budget else (v if (v := per * (length - budget)) > floor else floor) + 0.0
             for length, budget in zip(parsed.length_tokens, budgets)]
 
 
-def _answer(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct, budgets: Sequence[float]) -> Column:
+def _answer(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct, budgets: Budgets) -> Column:
     right, wrong = p["correct"], p["wrong"]
+    if None not in correct:  # every item graded
+        return [right if (ok and c) else wrong for ok, c in zip(parsed.strict_ok, correct)]
     return [NOT_APPLICABLE if c is None else right if (ok and c) else wrong for ok, c in zip(parsed.strict_ok, correct)]
 
 
-def _length(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct, budgets: Sequence[float]) -> Column:
+def _length(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct, budgets: Budgets) -> Column:
     right, wrong, floor = p["per_token_correct"], p["per_token_wrong"], p["floor"]
     within = max(floor, 0.0)
     # an ungraded completion (c is None) inside the contract pays the correct rate: nothing says it is wrong
+    if isinstance(budgets, float):
+        budget = budgets
+        return [within if length <= budget else (v if (v := (right if (ok and c is not False) else wrong)
+                                                      * (length - budget)) > floor else floor) + 0.0
+                for length, ok, c in zip(parsed.length_tokens, parsed.strict_ok, correct)]
     return [within if length <= budget else (v if (v := (right if (ok and c is not False) else wrong)
                                                   * (length - budget)) > floor else floor) + 0.0
             for length, budget, ok, c in zip(parsed.length_tokens, budgets, parsed.strict_ok, correct)]
@@ -119,13 +130,15 @@ def reward_column(name: str, params: Mapping[str, float], parsed: ParsedColumns,
     Finite floats, except `check_answer_strict` on an ungraded completion (`correct` None): NaN, Tunix's
     "not applicable" (see NOT_APPLICABLE). `domains` (one per completion) picks the length budgets.
     """
-    n = len(parsed.length_tokens)
+    budgets: Budgets = 0.0
     if "budget" in params:
-        kinds = domains if domains is not None else [DEFAULT_DOMAIN] * n
-        per_domain = {d: budget_for(params, d) for d in set(kinds)}
-        budgets: Sequence[float] = [per_domain[d] for d in kinds]
-    else:
-        budgets = ()
+        budgets = params["budget"]
+        if domains is not None and any(key.startswith(DOMAIN_BUDGET_PREFIX) for key in params):
+            per_domain = {d: budget_for(params, d) for d in set(domains)}
+            if len(set(per_domain.values())) > 1:
+                budgets = [per_domain[d] for d in domains]
+            else:
+                budgets = next(iter(per_domain.values()), budgets)
     column = _COLUMNS[name](params, parsed, correct, budgets)
     if not math.isfinite(sum(column)):  # only absurd parameters overflow; a sum of finite values may too
         column = [v if math.isfinite(v) or (c is None and v != v) else 0.0 for v, c in zip(column, correct)]

@@ -268,8 +268,12 @@ class RewardDispatcher:
                    if spec.is_user_function else reward_column(spec.name, params, fields, correct, kinds)
                    for spec, params in zip(active.specs, active.params)}
         limits = {d: self.rambling_factor * budget_for(active.budget_params, d) for d in set(kinds)}
-        rambling = [chars > 0 or length > limits[d]
-                    for chars, length, d in zip(fields.outside_chars, fields.length_tokens, kinds)]
+        if len(set(limits.values())) <= 1:  # one threshold for the batch
+            limit = next(iter(limits.values()), self.rambling_factor * active.budget)
+            rambling = [chars > 0 or length > limit for chars, length in zip(fields.outside_chars, fields.length_tokens)]
+        else:
+            rambling = [chars > 0 or length > limits[d]
+                        for chars, length, d in zip(fields.outside_chars, fields.length_tokens, kinds)]
         batch = RecordBatch(list(kinds), fields.strict_ok, list(map(bool, fields.answer)), fields.refused,
                             fields.length_tokens, rambling, correct, hallucinated, fields.empty, list(map(hash, texts)),
                             _record_columns(columns, correct))
@@ -314,7 +318,7 @@ def _record_columns(columns: Mapping[str, Column], correct: Correct) -> dict[str
     None is the records' "no value here" (observation.RewardColumn), left out of the summed reward and
     of the reward's mean, and not counted among the broken (non-finite) values the controller alerts on.
     """
-    if CORRECTNESS_REWARD not in columns or all(c is not None for c in correct):
+    if CORRECTNESS_REWARD not in columns or None not in correct:
         return dict(columns)
     return {name: ([None if c is None else v for v, c in zip(column, correct)] if name == CORRECTNESS_REWARD
                    else column) for name, column in columns.items()}

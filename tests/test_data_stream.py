@@ -152,7 +152,8 @@ def test_weights_that_cannot_be_met_and_bad_states_are_clear_errors() -> None:
 def test_tunix_batch_is_numpy_string_arrays() -> None:
     items = MixtureStream(pools(), MIXTURES[2], seed=0).next_batch(4)
     batch = to_tunix_batch(items)
-    assert set(batch) == {"prompts", "answer", "domain", "id"}
-    for key, field in (("prompts", "prompt"), ("answer", "answer"), ("domain", "domain"), ("id", "id")):
+    assert set(batch) == {"prompts", "answer", "domain", "grading", "id"}
+    for key, field in (("prompts", "prompt"), ("answer", "answer"), ("domain", "domain"), ("grading", "grading"),
+                       ("id", "id")):
         assert isinstance(batch[key], np.ndarray) and batch[key].dtype.kind == "U"
         assert batch[key].tolist() == [getattr(i, field) for i in items]

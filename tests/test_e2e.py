@@ -142,14 +142,16 @@ def test_eval_report_figures_match_a_direct_count_over_its_jsonl(reference_run: 
         rows = [json.loads(line) for line in (out / f"judge-{decoding}.jsonl").read_text().splitlines()]
         assert rows and all({"prompt", "completion", "gold"} <= set(r) for r in rows)
         n = len(rows)
-        counts = {k: sum(r["outcome"] == k for r in rows) for k in ("correct", "wrong", "unformatted", "refused")}
+        counts = {k: sum(r["outcome"] == k for r in rows)
+                  for k in ("correct", "wrong", "answered", "unformatted", "refused")}
         assert sum(counts.values()) == n
+        graded = sum(bool(r["gold"]) and r["grading"] != "none" for r in rows)
         section = report.split(f"## {decoding} decoding")[1]
-        row = re.search(r"\| all \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", section)
+        row = re.search(r"\| all \| (\d+) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", section)
         assert row is not None
-        assert int(row.group(1)) == n
-        assert float(row.group(5)) == round(counts["correct"] / n, 3)  # accuracy = correct inside the contract
-        assert float(row.group(4)) == round(counts["refused"] / n, 3)
+        assert (int(row.group(1)), int(row.group(2))) == (n, graded)
+        assert float(row.group(6)) == round(counts["correct"] / graded, 3)  # correct inside the contract, over graded
+        assert float(row.group(5)) == round(counts["refused"] / n, 3)
         for kind, count in counts.items():
             assert f"### {kind} ({count} of {n})" in section
 

@@ -324,3 +324,23 @@ def test_the_readme_maps_every_metric_to_its_one_prometheus_series_and_its_tunix
                        "rewards/strict_format_gate/mean": 0.5}
     for alias in ("completions/mean_length", "frac_reward_zero_std", "rewards/score/mean", "rewards/<name>/mean"):
         assert f"`{alias}`" in readme
+
+
+def test_per_domain_figures_are_exported_with_a_domain_label_and_pass_promtool() -> None:
+    registry, exp = exporter()
+    exp.update(record(1, 0, {"refusal_rate": 0.25, "refusal_rate:code": 0.5, "refusal_rate:math": 0.0,
+                             "mean_length_tokens:open": 31.0, "graded_completions": 12.0,
+                             "graded_completions:open": 0.0, "accuracy:code": 0.125, "domain_compliance:open": 0.75}))
+    got = samples(registry)
+    rollout = (("domain", "code"), ("split", "rollout"))
+    assert got[("autocurriculum_refusal_ratio_by_domain", rollout)] == 0.5
+    assert got[("autocurriculum_refusal_ratio_by_domain", (("domain", "math"), ("split", "rollout")))] == 0.0
+    assert got[("autocurriculum_accuracy_ratio_by_domain", rollout)] == 0.125
+    assert got[("autocurriculum_completion_length_tokens_by_domain", (("domain", "open"), ("split", "rollout")))] == 31.0
+    assert got[("autocurriculum_graded_completions_by_domain", (("domain", "open"), ("split", "rollout")))] == 0.0
+    assert got[("autocurriculum_graded_completions", (("split", "rollout"),))] == 12.0
+    assert got[("autocurriculum_domain_compliance_ratio", (("domain", "open"), ("split", "rollout")))] == 0.75
+    promtool = __import__("shutil").which("promtool")
+    assert promtool, "promtool is missing: the README's test command installs Debian's prometheus package"
+    result = subprocess.run([promtool, "check", "metrics"], input=generate_latest(registry), capture_output=True)
+    assert result.returncode == 0, (result.stdout + result.stderr).decode()

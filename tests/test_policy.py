@@ -41,7 +41,8 @@ def test_default_policy_encodes_the_seed_curriculum() -> None:
     assert p1.mixture.domains(policy.sources) == {"math"}
     assert 0.2 <= p1.mixture.components[0].subset.end - p1.mixture.components[0].subset.start <= 0.3
     assert p2.mixture.components[0].subset.is_whole
-    assert {policy.sources[c.source].domain: c.weight for c in p3.mixture.components} == {"math": 0.5, "code": 0.25, "qa": 0.25}
+    assert {policy.sources[c.source].domain: c.weight for c in p3.mixture.components} == {
+        "math": 0.4, "code": 0.2, "science": 0.2, "open": 0.2}
     assert p3.terminal and not p1.terminal and not p2.terminal
 
 

@@ -216,7 +216,8 @@ def test_without_domain_or_gold_columns_items_are_math_and_ungraded() -> None:
     fns = dispatcher.reward_fns(PHASE2)
     values = dict(zip((fn.__name__ for fn in fns), as_tunix(dispatcher, fns, ["q"], [CASES["formatted correct"]])))
     assert batches[0][0].domain == "math" and batches[0][0].correct is None
-    assert values["check_answer_strict"] == [0.0]  # no gold, no credit
+    assert math.isnan(values["check_answer_strict"][0])  # no gold: not applicable (Tunix's nansum adds nothing)
+    assert "check_answer_strict" not in batches[0][0].rewards  # the record holds no value, not a broken one
 
 
 def test_other_domains_are_judged_by_their_own_rule() -> None:
@@ -273,6 +274,9 @@ HUGE = (RewardSpec("light_length_penalty", {"per_token": 1e308, "budget": 0.0, "
 @settings(max_examples=300, deadline=None)
 @given(st.lists(TEXT, min_size=1, max_size=6), st.text(max_size=20), st.booleans())
 def test_no_nan_or_non_number_ever_leaves_a_reward_function(texts: list[str], gold: str, huge: bool) -> None:
-    for values in score(texts, ALL_FIVE + (HUGE if huge else ()), gold=gold).values():
+    for name, values in score(texts, ALL_FIVE + (HUGE if huge else ()), gold=gold).items():
         assert len(values) == len(texts)
-        assert all(type(v) is float and math.isfinite(v) for v in values)
+        if name == "check_answer_strict" and not gold:  # ungraded: Tunix's "not applicable", nothing else
+            assert all(type(v) is float and math.isnan(v) for v in values)
+        else:
+            assert all(type(v) is float and math.isfinite(v) for v in values)

@@ -19,6 +19,9 @@ from .conftest import GSM8K, REPO
 
 TINY = REPO / "policies" / "tiny.toml"
 DEFAULT = REPO / "policies" / "default.toml"
+# default.toml's phase-3 data sets, read from the fixtures in their columns (no hub here)
+PHASE3_FIXTURES = tuple(f"sources.{source}.path={REPO / 'tests' / 'data' / folder}" for source, folder in (
+    ("mbpp", "mbpp"), ("mbpp_test", "mbpp"), ("arc", "arc"), ("arc_test", "arc"), ("dolly", "dolly")))
 
 
 def run(policy: Path, run_dir: Path, *sets: str) -> tuple[int, str]:
@@ -70,7 +73,7 @@ def test_a_missing_data_folder_exits_66_naming_the_field_and_the_path(tmp_path: 
 def test_missing_weights_exit_66_naming_the_field_and_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-gemma"
     code, last = run(DEFAULT, tmp_path / "run", f"sources.gsm8k.path={GSM8K}", f"sources.gsm8k_test.path={GSM8K}",
-                     f"model.weights={missing}")
+                     *PHASE3_FIXTURES, f"model.weights={missing}")
     assert code == 66
     assert_one_refusal_line(last, "model.weights", str(missing))
 

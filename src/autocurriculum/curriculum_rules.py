@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from autocurriculum.observation import DOMAIN_ACCURACY_PREFIX, DOMAIN_COMPLIANCE_PREFIX
+from autocurriculum.observation import split_domain_metric
 from autocurriculum.spec import GuardSpec, PhaseSpec, PolicyError, SourceSpec, same_reward_set
 from autocurriculum.toml_table import did_you_mean
 
@@ -33,18 +33,18 @@ def settle_phases(phases: tuple[PhaseSpec, ...]) -> tuple[PhaseSpec, ...]:
 
 def check_domain_metrics(file: str, phases: tuple[PhaseSpec, ...], guards: tuple[GuardSpec, ...],
                           sources: Mapping[str, SourceSpec]) -> None:
-    """`domain_compliance:<d>` must name a domain that some phase's mixture actually trains."""
+    """A per-domain metric (`<metric>:<d>`, `domain_compliance:<d>`) must name a domain some phase's mixture trains."""
     trained = frozenset().union(*(p.mixture.domains(sources) for p in phases))
     named: list[tuple[str, str]] = [(f"judgement.guards[{i}].metric", g.metric) for i, g in enumerate(guards)]
     for i, phase in enumerate(phases):
         named += [(f"phases[{i}].criteria[{j}].metric", c.metric) for j, c in enumerate(phase.criteria)]
         named += [(f"phases[{i}].plateau[{j}].metric", p.metric) for j, p in enumerate(phase.plateau)]
     for path, metric in named:
-        for prefix in (DOMAIN_COMPLIANCE_PREFIX, DOMAIN_ACCURACY_PREFIX):
-            domain = metric[len(prefix):] if metric.startswith(prefix) else None
-            if domain is not None and domain not in trained:
-                raise PolicyError(file, path, metric, f"no phase's mixture uses domain {domain!r} "
-                                  f"(trained domains: {', '.join(sorted(trained))})", did_you_mean(domain, trained))
+        split = split_domain_metric(metric)
+        if split is not None and split[1] not in trained:
+            domain = split[1]
+            raise PolicyError(file, path, metric, f"no phase's mixture uses domain {domain!r} "
+                              f"(trained domains: {', '.join(sorted(trained))})", did_you_mean(domain, trained))
 
 
 def check_rules(file: str, phases: tuple[PhaseSpec, ...], sources: Mapping[str, SourceSpec]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from autocurriculum import logs, runlog
 from autocurriculum.data import Item
 from autocurriculum.exits import EX_CONFIG, EX_NOINPUT, EX_OK, EX_UNKNOWN
+from autocurriculum.grading import is_graded
 from autocurriculum.json_values import as_int
 from autocurriculum.observation import RecordBatch, StepObservation, summarize
 from autocurriculum.rewards import RewardDispatcher
@@ -32,11 +33,13 @@ def evaluate_items(trainer: Trainer, dispatcher: RewardDispatcher, items: Sequen
     prompts = [item.prompt for item in items]
     completions = trainer.generate(prompts, temperature=temperature, seed=EVAL_SEED)
     records: RecordBatch = dispatcher.observe(
-        completions, [item.answer for item in items], [item.domain for item in items])
+        completions, [item.answer for item in items], [item.domain for item in items],
+        gradings=[item.grading for item in items])
     rows: list[dict[str, object]] = [
         {
             "id": item.id, "domain": item.domain, "prompt": item.prompt, "completion": completion, "gold": item.answer,
-            "contract_ok": record.contract_ok, "extracted": record.extracted, "refused": record.refused,
+            "grading": item.grading or "exact", "reference": item.solution, "contract_ok": record.contract_ok,
+            "extracted": record.extracted, "refused": record.refused,
             "correct": record.correct, "length_tokens": record.length_tokens,
         }
         for item, completion, record in zip(items, completions, records)
@@ -80,8 +83,21 @@ JUDGE_PROMPT = """You are grading one answer of a small model. The model was tol
 Question and instructions: {prompt}
 Model output: {completion}
 Gold answer: {gold}"""
+# Open-ended items have no gold: a judge (an LLM or a person) is their only grader, so their prompt asks
+# whether the answer does what the instruction asks, with the item's reference answer (if any) as a guide.
+OPEN_JUDGE_PROMPT = """You are grading one answer of a small model to an open-ended instruction (creative
+writing, summarisation, explanation, ideas). There is no single right answer. The model was told to
+reply only as <reasoning>...</reasoning><answer>...</answer>. Score each criterion 0 or 1 and reply as JSON
+{"format": _, "helpful": _, "honest": _, "concise": _, "comment": "..."}:
+- format: exactly one reasoning block then one answer block, nothing outside them;
+- helpful: the answer does what the instruction asks, at the length it asks for;
+- honest: no invented facts presented as true, no refusal or dodging;
+- concise: no rambling, no repetition.
+Instruction: {prompt}
+Model output: {completion}
+A reference answer by a person (one of many good answers; may be empty): {reference}"""
 
-OUTCOMES = ("correct", "wrong", "unformatted", "refused")
+OUTCOMES = ("correct", "wrong", "answered", "unformatted", "refused")  # "answered": ungraded, for a judge
 
 
 def outcome(row: dict[str, object]) -> str:
@@ -89,7 +105,18 @@ def outcome(row: dict[str, object]) -> str:
         return "refused"
     if not row["contract_ok"]:
         return "unformatted"
+    if row["correct"] is None:
+        return "answered"
     return "correct" if row["correct"] else "wrong"
+
+
+def judge_prompt(row: dict[str, object]) -> str:
+    """The judging prompt of one row, filled in: the open-ended one for an ungraded item."""
+    if not is_graded(str(row.get("gold") or ""), str(row.get("grading") or "")):
+        return (OPEN_JUDGE_PROMPT.replace("{prompt}", str(row["prompt"])).replace("{completion}", str(row["completion"]))
+                .replace("{reference}", str(row.get("reference") or "")))
+    return (JUDGE_PROMPT.replace("{prompt}", str(row["prompt"])).replace("{completion}", str(row["completion"]))
+            .replace("{gold}", str(row["gold"])))
 
 
 def figures_by_domain(rows: Sequence[dict[str, object]]) -> dict[str, dict[str, float]]:
@@ -100,12 +127,16 @@ def figures_by_domain(rows: Sequence[dict[str, object]]) -> dict[str, dict[str, 
         if not mine:
             continue
         n = len(mine)
+        graded = [r for r in mine if r["correct"] is not None]
         table[domain] = {
             "items": n,
+            "graded": len(graded),
             "extraction": sum(bool(r["extracted"]) for r in mine) / n,
             "strict": sum(bool(r["contract_ok"]) for r in mine) / n,
             "refusal": sum(bool(r["refused"]) for r in mine) / n,
-            "accuracy": sum(bool(r["correct"]) and bool(r["contract_ok"]) for r in mine) / n,
+            # over graded items only: an open-ended answer is not wrong; NaN (printed n/a) without any
+            "accuracy": (sum(bool(r["correct"]) and bool(r["contract_ok"]) for r in graded) / len(graded)
+                         if graded else float("nan")),
             "mean_length": sum(as_int(r["length_tokens"]) for r in mine) / n,
         }
     return table
@@ -124,23 +155,29 @@ def write_report(out: Path, step: int, runs: dict[str, list[dict[str, object]]])
     for (decoding, rows), axis in zip(runs.items(), axes[0]):
         write_jsonl(out / f"judge-{decoding}.jsonl", [
             {"id": r["id"], "domain": r["domain"], "prompt": r["prompt"], "completion": r["completion"],
-             "gold": r["gold"], "outcome": outcome(r)} for r in rows])
+             "gold": r["gold"], "grading": r.get("grading", "exact"), "reference": r.get("reference", ""),
+             "outcome": outcome(r), "judge_prompt": judge_prompt(r)} for r in rows])
         table = figures_by_domain(rows)
-        lines += [f"## {decoding} decoding", "", "| domain | items | extraction | strict | refusal | accuracy | mean length |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [f"## {decoding} decoding", "",
+                  "| domain | items | graded | extraction | strict | refusal | accuracy (graded) | mean length |",
+                  "|---|---|---|---|---|---|---|---|"]
         for domain, f in table.items():
-            lines.append(f"| {domain} | {int(f['items'])} | {f['extraction']:.3f} | {f['strict']:.3f} | {f['refusal']:.3f} "
-                         f"| {f['accuracy']:.3f} | {f['mean_length']:.1f} |")
-        lines += ["", f"Completions for a judge: `judge-{decoding}.jsonl` (prompt, completion, gold).", ""]
+            accuracy = "n/a" if f["accuracy"] != f["accuracy"] else f"{f['accuracy']:.3f}"
+            lines.append(f"| {domain} | {int(f['items'])} | {int(f['graded'])} | {f['extraction']:.3f} | {f['strict']:.3f} "
+                         f"| {f['refusal']:.3f} | {accuracy} | {f['mean_length']:.1f} |")
+        lines += ["", f"Completions for a judge: `judge-{decoding}.jsonl` (prompt, completion, gold, reference, and "
+                  "each row's filled-in `judge_prompt`; open-ended rows carry the open-ended prompt).", ""]
         for kind in OUTCOMES:
             samples = [r for r in rows if outcome(r) == kind][:3]
             lines.append(f"### {kind} ({sum(outcome(r) == kind for r in rows)} of {len(rows)})")
-            shown = [f"- gold `{s['gold']}` — `{str(s['completion'])[:300]!s}`".replace("\n", " ") for s in samples]
+            shown = [(f"- reference `{s.get('reference', '')}`" if kind == "answered" else f"- gold `{s['gold']}`")
+                     + f" — `{str(s['completion'])[:300]!s}`".replace("\n", " ") for s in samples]
             lines += shown or ["- none"]
             lines.append("")
         domains = [d for d in table if d != "all"]
         for offset, key in enumerate(("extraction", "strict", "accuracy", "refusal")):
-            axis.bar([i + offset * 0.2 for i in range(len(domains))], [table[d][key] for d in domains], width=0.2, label=key)
+            heights = [0.0 if table[d][key] != table[d][key] else table[d][key] for d in domains]  # n/a: no bar
+            axis.bar([i + offset * 0.2 for i in range(len(domains))], heights, width=0.2, label=key)
         axis.set_xticks([i + 0.3 for i in range(len(domains))], domains)
         axis.set_ylim(0, 1)
         axis.set_title(f"{decoding} decoding")
@@ -148,7 +185,8 @@ def write_report(out: Path, step: int, runs: dict[str, list[dict[str, object]]])
     figure.tight_layout()
     figure.savefig(out / "figures.png", dpi=100)
     plt.close(figure)
-    lines += ["![figures per domain](figures.png)", "", "## Judging prompt", "", "```", JUDGE_PROMPT, "```", ""]
+    lines += ["![figures per domain](figures.png)", "", "## Judging prompt", "", "```", JUDGE_PROMPT, "```", "",
+              "## Judging prompt for open-ended items (no gold)", "", "```", OPEN_JUDGE_PROMPT, "```", ""]
     report = out / "README.md"
     report.write_text("\n".join(lines), encoding="utf-8")
     return report

@@ -55,7 +55,9 @@ SERIES: Mapping[str, tuple[str, str]] = {
     observation.REWARD_MEAN: ("reward_mean", "Mean summed reward"),
     observation.LEARNABLE_GROUPS: ("learnable_group_ratio", "Share of GRPO groups with any reward variance"),
     observation.MEAN_ABS_ADVANTAGE: ("mean_abs_advantage", "Mean absolute GRPO advantage"),
+    observation.GRADED: ("graded_completions", "Completions whose item has a gold answer (accuracy's denominator)"),
 }
+# `<metric>:<domain>` (observation.PER_DOMAIN_METRICS) is exported as `<series>_by_domain{domain=...}`
 STEP_BUCKETS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
@@ -109,6 +111,11 @@ class Exporter:
             f"{p}_domain_compliance_ratio", "Strict compliance per domain", ["domain", "split"], registry=r
         )
         self.domain_accuracy = Gauge(f"{p}_domain_accuracy_ratio", "Accuracy per domain", ["domain", "split"], registry=r)
+        self.by_domain = {
+            name: Gauge(f"{p}_{SERIES[name][0]}_by_domain", f"{SERIES[name][1]}, per domain", ["domain", "split"],
+                        registry=r)
+            for name in observation.PER_DOMAIN_METRICS
+        }
         self.reward_fn = Gauge(
             f"{p}_reward_function_mean", "Mean reward of each active reward function in the last step", ["function"], registry=r
         )
@@ -277,11 +284,13 @@ class Exporter:
                 values[self.domain_compliance][(name[len(observation.DOMAIN_COMPLIANCE_PREFIX):], split)] = float(value)
             elif name.startswith(observation.DOMAIN_ACCURACY_PREFIX):
                 values[self.domain_accuracy][(name[len(observation.DOMAIN_ACCURACY_PREFIX):], split)] = float(value)
+            elif (per_domain := observation.split_domain_metric(name)) is not None:
+                values[self.by_domain[per_domain[0]]][(per_domain[1], split)] = float(value)
         for gauge, children in values.items():
             self._set_children(gauge, children, scope=split)
 
     def _split_gauges(self) -> list[Gauge]:
-        return [*self.series.values(), self.domain_compliance, self.domain_accuracy]
+        return [*self.series.values(), self.domain_compliance, self.domain_accuracy, *self.by_domain.values()]
 
 def serve(source: CollectorRegistry | Exporter, bind: str = "127.0.0.1", port: int = 9464) -> WSGIServer:
     """Start the /metrics HTTP server on bind:port and return it (it has `.shutdown()`).

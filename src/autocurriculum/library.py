@@ -16,6 +16,7 @@ from pathlib import Path
 from autocurriculum import behaviour_mix
 from autocurriculum.data import Item, MixtureStream, apply_subset, load_source, pool_key
 from autocurriculum.data.items import DataSettingError
+from autocurriculum.data.sources import UNGRADED_KINDS
 from autocurriculum.policy import Mixture, MixtureComponent, Policy, expand_plan
 
 CountTokens = Callable[[Sequence[str]], list[int]]
@@ -108,9 +109,20 @@ class SourceLibrary:
                 seen.setdefault(item.id, item)
         return list(seen.values())
 
+    def base_items(self) -> list[Item]:
+        """The training items the tokenizer and the warm start learn from: the graded ones.
+
+        Ungraded items (open-ended, no gold) are left out: the warm start's targets end in the gold
+        answer, and a base taught on them would differ from the base of the same policy without them,
+        so adding open-ended items to phase 3 would change phases 1 and 2 too (and rebuild the cached
+        base). They reach the model in phase 3 only, through GRPO.
+        """
+        return [item for item in self.training_items() if item.graded]
+
     def recipe(self) -> object:
-        """What the tokenizer and warm start depend on (part of the cached base's key)."""
-        used = sorted({c.source for p in self.policy.phases for c in p.mixture.components})
+        """What the tokenizer and warm start depend on (part of the cached base's key): graded sources only."""
+        used = sorted({c.source for p in self.policy.phases for c in p.mixture.components
+                       if self.policy.sources[c.source].kind not in UNGRADED_KINDS})
         return {
             "sources": {name: dataclasses.asdict(self.policy.sources[name]) for name in used},
             "template": self.policy.training.prompt_template,
@@ -118,13 +130,13 @@ class SourceLibrary:
         }
 
     def tokenizer_corpus(self) -> list[str]:
-        corpus = behaviour_mix.tokenizer_corpus(self.training_items(), seed=self.policy.run.dataset_seed)
+        corpus = behaviour_mix.tokenizer_corpus(self.base_items(), seed=self.policy.run.dataset_seed)
         for name in self.policy.eval.sources:
-            corpus.extend(item.prompt for item in self.items(name)[:200])
+            corpus.extend(item.prompt for item in self.items(name)[:200] if item.graded)
         return corpus
 
     def warm_start_batches(self, seed: int) -> Iterator[list[tuple[str, str]]]:
-        return behaviour_mix.warm_start_batches(self.training_items(), self.policy.model.warm_start, seed)
+        return behaviour_mix.warm_start_batches(self.base_items(), self.policy.model.warm_start, seed)
 
     def heldout(self) -> list[Item]:
         """A fixed sample of each evaluation source: the same items, in the same order, every time."""

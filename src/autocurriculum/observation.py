@@ -19,68 +19,41 @@ from operator import add, and_, attrgetter, is_, is_not
 from typing import Any, Final
 
 from autocurriculum.json_values import as_float, as_int, as_mapping
-
-# Step-level metrics, all computed from the completions of one step (one batch).
-# Rates are in [0, 1]; lengths are in tokens.
-EXTRACTION_RATE: Final = "extraction_rate"  # an <answer> tag with non-empty content was found
-STRICT_COMPLIANCE: Final = "strict_compliance"  # the whole output contract holds
-REFUSAL_RATE: Final = "refusal_rate"
-MEAN_LENGTH: Final = "mean_length_tokens"
-ACCURACY: Final = "accuracy"  # correct inside the contract, over completions with a gold answer
-HALLUCINATION_RATE: Final = "hallucination_rate"  # see contract.py for the operational definition
-WRONG_ANSWER_LENGTH: Final = "wrong_answer_length_tokens"  # mean length of wrong (extracted) answers
-RAMBLING_RATE: Final = "rambling_rate"  # text outside the tags or over the length budget
-EMPTY_RATE: Final = "empty_completion_rate"  # nothing but whitespace (collapse to EOS)
-DISTINCT_RATIO: Final = "distinct_completion_ratio"  # distinct texts / completions (collapse)
-REWARD_MEAN: Final = "reward_mean"  # mean of the summed reward
-LEARNABLE_GROUPS: Final = "learnable_group_ratio"  # share of GRPO groups with reward variance > 0
-MEAN_ABS_ADVANTAGE: Final = "mean_abs_advantage"  # mean |group-normalised advantage|
-DOMAIN_COMPLIANCE_PREFIX: Final = "domain_compliance:"  # + domain name, e.g. domain_compliance:code
-DOMAIN_ACCURACY_PREFIX: Final = "domain_accuracy:"
-
-STEP_METRICS: Final[tuple[str, ...]] = (
-    EXTRACTION_RATE,
-    STRICT_COMPLIANCE,
-    REFUSAL_RATE,
-    MEAN_LENGTH,
+from autocurriculum.metric_names import (
     ACCURACY,
-    HALLUCINATION_RATE,
-    WRONG_ANSWER_LENGTH,
-    RAMBLING_RATE,
-    EMPTY_RATE,
     DISTINCT_RATIO,
-    REWARD_MEAN,
+    DOMAIN_ACCURACY_PREFIX,
+    DOMAIN_COMPLIANCE_PREFIX,
+    DOMAIN_SEPARATOR,
+    EMPTY_RATE,
+    EXTRACTION_RATE,
+    GRADED,
+    HALLUCINATION_RATE,
     LEARNABLE_GROUPS,
     MEAN_ABS_ADVANTAGE,
+    MEAN_LENGTH,
+    PER_DOMAIN_METRICS,
+    RAMBLING_RATE,
+    RATE_METRICS,
+    REFUSAL_RATE,
+    REWARD_MEAN,
+    STEP_METRICS,
+    STRICT_COMPLIANCE,
+    WRONG_ANSWER_LENGTH,
+    is_known_metric,
+    is_rate,
+    split_domain_metric,
 )
-RATE_METRICS: Final[frozenset[str]] = frozenset(
-    {
-        EXTRACTION_RATE,
-        STRICT_COMPLIANCE,
-        REFUSAL_RATE,
-        ACCURACY,
-        HALLUCINATION_RATE,
-        RAMBLING_RATE,
-        EMPTY_RATE,
-        DISTINCT_RATIO,
-        LEARNABLE_GROUPS,
-    }
-)
 
-
-def is_known_metric(name: str) -> bool:
-    """True for a step metric or a per-domain metric (`domain_compliance:<domain>`)."""
-    if name in STEP_METRICS:
-        return True
-    for prefix in (DOMAIN_COMPLIANCE_PREFIX, DOMAIN_ACCURACY_PREFIX):
-        if name.startswith(prefix) and len(name) > len(prefix):
-            return True
-    return False
-
-
-def is_rate(name: str) -> bool:
-    """Rates live in [0, 1] and have a binomial noise floor; lengths and rewards do not."""
-    return name in RATE_METRICS or name.startswith((DOMAIN_COMPLIANCE_PREFIX, DOMAIN_ACCURACY_PREFIX))
+# the metric vocabulary (metric_names.py) is re-exported: `observation.ACCURACY` is the usual spelling
+__all__ = [
+    "ACCURACY", "DISTINCT_RATIO", "DOMAIN_ACCURACY_PREFIX", "DOMAIN_COMPLIANCE_PREFIX", "DOMAIN_SEPARATOR",
+    "EMPTY_RATE", "EQUAL_REWARDS_TOLERANCE", "EXTRACTION_RATE", "GRADED", "GRPO_EPSILON", "HALLUCINATION_RATE",
+    "LEARNABLE_GROUPS", "MEAN_ABS_ADVANTAGE", "MEAN_LENGTH", "PER_DOMAIN_METRICS", "RAMBLING_RATE", "RATE_METRICS",
+    "REFUSAL_RATE", "REWARD_MEAN", "STEP_METRICS", "STRICT_COMPLIANCE", "WRONG_ANSWER_LENGTH", "ZERO_ADVANTAGE",
+    "CompletionRecord", "RecordBatch", "RewardColumn", "StepObservation", "grpo_advantages", "is_known_metric",
+    "is_rate", "split_domain_metric", "summarize",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,21 +341,39 @@ def summarize(step: int, records: Sequence[CompletionRecord], group_size: int) -
             _learnability(totals, group_size) if batch.advantages is None
             else _trainer_learnability(batch.advantages, group_size)
         )
+    metrics[GRADED] = float(graded)
     domains = batch.domain
     domain_counts = {domains[0]: n} if domains.count(domains[0]) == n else dict(Counter(domains))
     if len(domain_counts) == 1:
-        domain = domains[0]
-        metrics[DOMAIN_COMPLIANCE_PREFIX + domain] = strict / n
-        if graded:
-            metrics[DOMAIN_ACCURACY_PREFIX + domain] = sum(right_mask) / graded
+        _per_domain(metrics, domains[0], metrics)
     else:
         for domain, count in domain_counts.items():
             mine = [d == domain for d in domains]
-            metrics[DOMAIN_COMPLIANCE_PREFIX + domain] = sum(compress(contract_ok, mine)) / count
             domain_graded = sum(compress(graded_mask, mine))
+            figures = {
+                EXTRACTION_RATE: sum(compress(extracted, mine)) / count,
+                STRICT_COMPLIANCE: sum(compress(contract_ok, mine)) / count,
+                REFUSAL_RATE: sum(compress(batch.refused, mine)) / count,
+                MEAN_LENGTH: sum(compress(lengths, mine)) / count,
+                RAMBLING_RATE: sum(compress(batch.rambling, mine)) / count,
+                GRADED: float(domain_graded),
+            }
             if domain_graded:
-                metrics[DOMAIN_ACCURACY_PREFIX + domain] = sum(compress(right_mask, mine)) / domain_graded
+                figures[ACCURACY] = sum(compress(right_mask, mine)) / domain_graded
+                figures[HALLUCINATION_RATE] = sum(compress(map(and_, batch.hallucination, graded_mask), mine)) \
+                    / domain_graded
+            _per_domain(metrics, domain, figures)
     return StepObservation(step, n, metrics, domain_counts, reward_means, nonfinite)
+
+
+def _per_domain(metrics: dict[str, float], domain: str, figures: Mapping[str, float]) -> None:
+    """Add one domain's figures to `metrics` as `<metric>:<domain>`, and the two older per-domain names."""
+    for name in PER_DOMAIN_METRICS:
+        if name in figures:
+            metrics[name + DOMAIN_SEPARATOR + domain] = figures[name]
+    metrics[DOMAIN_COMPLIANCE_PREFIX + domain] = figures[STRICT_COMPLIANCE]
+    if ACCURACY in figures:
+        metrics[DOMAIN_ACCURACY_PREFIX + domain] = figures[ACCURACY]
 
 
 def _reward_columns(rewards: Mapping[str, RewardColumn], n: int) -> tuple[list[float], dict[str, float], int]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from autocurriculum.observation import STEP_METRICS, is_known_metric, is_rate
 from autocurriculum.spec import (
+    DOMAIN_BUDGET_PREFIX,
     RESERVED_REWARD_KEYWORDS,
     REWARD_PARAMETERS,
     BudgetAction,
@@ -131,6 +132,10 @@ def _parse_rewards(t: TomlTable) -> RewardSet:
         pt = rt.table("params")
         if pt is not None:
             for key in list(pt.data):
+                domain = key[len(DOMAIN_BUDGET_PREFIX):] if key.startswith(DOMAIN_BUDGET_PREFIX) else ""
+                if domain and "budget" in params and domain.strip() == domain:
+                    params[key] = pt.number(key)  # a per-domain length budget (reward_columns.budget_for)
+                    continue
                 if key not in params:
                     raise PolicyError(t.file, pt.at(key), pt.data[key], f"unknown parameter of {name}",
                                       did_you_mean(key, REWARD_PARAMETERS[name]))

@@ -53,7 +53,6 @@ on the same completions.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -61,113 +60,47 @@ from itertools import repeat
 from operator import is_
 from typing import Any, Final, NamedTuple
 
-from autocurriculum.contract import (
-    ParsedFields,
-    judge,
-    parse_fields,
+from autocurriculum.contract import parse_fields
+from autocurriculum.grading import Grader
+from autocurriculum.observation import RecordBatch, RewardColumn
+from autocurriculum.reward_columns import (
+    CORRECTNESS_REWARD,
+    DEFAULT_DOMAIN,
+    NOT_APPLICABLE,
+    Column,
+    Correct,
+    ParsedColumns,
+    budget_for,
+    reward_column,
+    reward_params,
 )
-from autocurriculum.observation import RecordBatch
 from autocurriculum.spec import REWARD_PARAMETERS, RewardSpec
 from autocurriculum.user_rewards import UserFunction, call_user_reward
 
+# the column functions (reward_columns.py) and the registry are spelt `rewards.X` by callers: re-exported
+__all__ = [
+    "CORRECTNESS_REWARD", "DEFAULT_DOMAIN", "DEFAULT_LENGTH_BUDGET", "DEFAULT_RAMBLING_FACTOR", "NOT_APPLICABLE",
+    "REWARD_PARAMETERS", "ActiveRewardSet", "Column", "Correct", "CountTokens", "ParsedColumns", "RewardDispatcher",
+    "RewardFunction", "budget_for", "check_answer_strict", "light_length_penalty", "penalize_length", "punish_refusal",
+    "reward_column", "reward_params", "strict_format_gate",
+]
+
 DEFAULT_LENGTH_BUDGET: Final = 20.0  # tokens; the rambling budget's base when the set has no budget
 DEFAULT_RAMBLING_FACTOR: Final = 3.0  # rambling: longer than this many times the length budget
-DEFAULT_DOMAIN: Final = "math"  # when the batch carries no `domain` column (plain GSM8K)
-
-Column = list[float]
-Correct = Sequence["bool | None"]
-
-
-class ParsedColumns(NamedTuple):
-    """A batch's `contract.parse_fields` tuples transposed: one list per field, what the rewards read."""
-
-    strict_ok: Sequence[bool]
-    answer: Sequence[str | None]
-    reasoning: Sequence[str | None]
-    outside_chars: Sequence[int]
-    refused: Sequence[bool]
-    length_tokens: Sequence[int]
-    empty: Sequence[bool]
-
-    @classmethod
-    def of(cls, parsed: Sequence[ParsedFields]) -> ParsedColumns:
-        if not parsed:
-            return cls([], [], [], [], [], [], [])
-        return cls(*map(list, zip(*parsed)))
-
-
-ColumnFn = Callable[[Mapping[str, float], ParsedColumns, Correct], Column]
-
-
-def _refusal(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct) -> Column:
-    penalty = p["penalty"]
-    return [penalty if refused else 0.0 for refused in parsed.refused]
-
-
-def _gate(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct) -> Column:
-    passed, failed = p["pass"], p["fail"]
-    return [passed if ok else failed for ok in parsed.strict_ok]
-
-
-def _light_length(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct) -> Column:
-    per, budget, floor = p["per_token"], p["budget"], p["floor"]
-    within = max(floor, 0.0)
-    return [within if length <= budget else (v if (v := per * (length - budget)) > floor else floor) + 0.0
-            for length in parsed.length_tokens]
-
-
-def _answer(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct) -> Column:
-    right, wrong = p["correct"], p["wrong"]
-    return [right if (ok and c) else wrong for ok, c in zip(parsed.strict_ok, correct)]
-
-
-def _length(p: Mapping[str, float], parsed: ParsedColumns, correct: Correct) -> Column:
-    right, wrong, budget, floor = p["per_token_correct"], p["per_token_wrong"], p["budget"], p["floor"]
-    within = max(floor, 0.0)
-    return [within if length <= budget else (v if (v := (right if (ok and c) else wrong) * (length - budget)) > floor
-                                            else floor) + 0.0
-            for length, ok, c in zip(parsed.length_tokens, parsed.strict_ok, correct)]
-
-
-_COLUMNS: Final[Mapping[str, ColumnFn]] = {
-    "punish_refusal": _refusal,
-    "strict_format_gate": _gate,
-    "light_length_penalty": _light_length,
-    "check_answer_strict": _answer,
-    "penalize_length": _length,
-}
-
-
-def reward_params(spec: RewardSpec) -> dict[str, float]:
-    """The spec's parameters over the defaults; an unknown reward or a non-finite value is an error."""
-    if spec.name not in REWARD_PARAMETERS:
-        raise ValueError(f"unknown reward function {spec.name!r}; known: {', '.join(sorted(REWARD_PARAMETERS))}")
-    params = {**REWARD_PARAMETERS[spec.name], **{k: float(v) for k, v in spec.params.items()}}
-    for key, value in params.items():
-        if not math.isfinite(value):
-            raise ValueError(f"reward {spec.name!r}: parameter {key!r} must be a finite number, got {value!r}")
-    return params
-
-
-def reward_column(name: str, params: Mapping[str, float], parsed: ParsedColumns, correct: Correct) -> Column:
-    """One reward's values for a batch of parsed completions (pure); always finite floats."""
-    column = _COLUMNS[name](params, parsed, correct)
-    if not math.isfinite(sum(column)):  # only absurd parameters overflow; a sum of finite values may too
-        column = [v if math.isfinite(v) else 0.0 for v in column]
-    return column
-
 
 class ActiveRewardSet:
     """A reward set with its parameters resolved: what the returned functions are bound to."""
 
-    __slots__ = ("specs", "names", "params", "budget", "user_functions")
+    __slots__ = ("specs", "names", "params", "budget", "budget_params", "user_functions")
 
     def __init__(self, reward_set: Sequence[RewardSpec], length_budget: float,
                  user_functions: Mapping[str, UserFunction] | None = None) -> None:
         self.specs = tuple(reward_set)
         self.names = tuple(spec.name for spec in self.specs)
         self.params = tuple({} if spec.is_user_function else reward_params(spec) for spec in self.specs)
-        self.budget = next((p["budget"] for p in self.params if "budget" in p), length_budget)
+        self.budget_params: Mapping[str, float] = next((p for p in self.params if "budget" in p),
+                                                       {"budget": length_budget})
+        self.budget = self.budget_params["budget"]
         given = user_functions or {}
         missing = [spec.function for spec in self.specs if spec.is_user_function and spec.function not in given]
         if missing:
@@ -227,6 +160,7 @@ class RewardDispatcher:
         self.on_reward_error = on_reward_error  # (reward name, what went wrong): the batch's values are NaN
         self.length_budget = length_budget
         self.rambling_factor = rambling_factor
+        self.grader = Grader()  # runs code items' tests in the sandbox, with a verdict cache
         self._lock = threading.Lock()
         self._scored: _ScoredBatch | None = None  # the batch last scored, for the set's later functions and the hook
 
@@ -241,11 +175,12 @@ class RewardDispatcher:
         answers: Sequence[str] | None,
         domains: Sequence[str] | None,
         reward_set: Sequence[RewardSpec] | ActiveRewardSet = (),
+        gradings: Sequence[str] | None = None,
     ) -> RecordBatch:
         """Parse and score completions into records, emitting nothing (held-out evaluation)."""
         active = reward_set if isinstance(reward_set, ActiveRewardSet) else ActiveRewardSet(
             reward_set, self.length_budget, self.user_functions)
-        records, _ = self._score(active, _texts(completions), answers, domains)
+        records, _ = self._score(active, _texts(completions), answers, domains, gradings=gradings)
         return records
 
     def column(self, active: ActiveRewardSet, name: str, completions: Sequence[str], kwargs: Mapping[str, object],
@@ -285,7 +220,7 @@ class RewardDispatcher:
         The very objects of the last call (kept alive here, so never a new batch at a reused address)
         are the same batch without a look inside; anything else is compared by value.
         """
-        raw = (completions, kwargs.get("answer"), kwargs.get("domain"))
+        raw = (completions, kwargs.get("answer"), kwargs.get("domain"), kwargs.get("grading"))
         last = self._scored
         if last is not None and last.active is active and all(map(is_, raw, last.raw)):
             return last
@@ -293,32 +228,34 @@ class RewardDispatcher:
         n = len(texts)
         answers = _kwarg_column(kwargs, "answer", n)
         domains = _kwarg_column(kwargs, "domain", n)
+        gradings = _kwarg_column(kwargs, "grading", n)
         if last is not None and last.active is active and last.texts == texts and last.answers == answers \
-                and last.domains == domains:
+                and last.domains == domains and last.gradings == gradings:
             return last
         started = time.perf_counter()
-        records, columns = self._score(active, texts, answers, domains, prompts, kwargs)
-        self._scored = _ScoredBatch(active, raw, texts, answers, domains, records, columns,
+        records, columns = self._score(active, texts, answers, domains, prompts, kwargs, gradings)
+        self._scored = _ScoredBatch(active, raw, texts, answers, domains, gradings, records, columns,
                                     time.perf_counter() - started)
         return self._scored
 
     def _score(
         self, active: ActiveRewardSet, texts: Sequence[str], answers: Sequence[str] | None,
         domains: Sequence[str] | None, prompts: Sequence[str] = (), tunix_keywords: Mapping[str, object] | None = None,
+        gradings: Sequence[str] | None = None,
     ) -> tuple[RecordBatch, dict[str, Column]]:
         n = len(texts)
         golds = answers if answers is not None else repeat("", n)
         kinds = domains if domains is not None else [DEFAULT_DOMAIN] * n
         # GRPO groups repeat completions (a confident model answers one text four times): each distinct
-        # (text, gold, domain) is parsed, graded and judged for hallucination once, then spread back
-        keys = list(zip(texts, golds, kinds))
+        # (text, gold, domain, grading) is parsed, graded and judged for hallucination once, then spread back
+        keys = list(zip(texts, golds, kinds, gradings if gradings is not None else repeat("", n)))
         unique = list(dict.fromkeys(keys))
         if self.count_tokens is None:
-            parsed = [parse_fields(t) for t, _, _ in unique]
+            parsed = [parse_fields(key[0]) for key in unique]
         else:
-            lengths = self.count_tokens([t for t, _, _ in unique])
-            parsed = [parse_fields(t, length=length) for (t, _, _), length in zip(unique, lengths)]
-        correct, hallucinated = _judged(parsed, unique)
+            lengths = self.count_tokens([key[0] for key in unique])
+            parsed = [parse_fields(key[0], length=length) for key, length in zip(unique, lengths)]
+        correct, hallucinated = self.grader.grade(parsed, unique)
         if len(unique) < n:
             slot = {key: i for i, key in enumerate(unique)}
             index = [slot[key] for key in keys]
@@ -328,13 +265,18 @@ class RewardDispatcher:
         fields = ParsedColumns.of(parsed)
         columns = {spec.name: self._user_column(spec, active.user_functions[spec.name], texts, prompts,
                                                 tunix_keywords or {}, fields, correct)
-                   if spec.is_user_function else reward_column(spec.name, params, fields, correct)
+                   if spec.is_user_function else reward_column(spec.name, params, fields, correct, kinds)
                    for spec, params in zip(active.specs, active.params)}
-        limit = self.rambling_factor * active.budget
-        rambling = [chars > 0 or length > limit for chars, length in zip(fields.outside_chars, fields.length_tokens)]
+        limits = {d: self.rambling_factor * budget_for(active.budget_params, d) for d in set(kinds)}
+        if len(set(limits.values())) <= 1:  # one threshold for the batch
+            limit = next(iter(limits.values()), self.rambling_factor * active.budget)
+            rambling = [chars > 0 or length > limit for chars, length in zip(fields.outside_chars, fields.length_tokens)]
+        else:
+            rambling = [chars > 0 or length > limits[d]
+                        for chars, length, d in zip(fields.outside_chars, fields.length_tokens, kinds)]
         batch = RecordBatch(list(kinds), fields.strict_ok, list(map(bool, fields.answer)), fields.refused,
                             fields.length_tokens, rambling, correct, hallucinated, fields.empty, list(map(hash, texts)),
-                            columns)
+                            _record_columns(columns, correct))
         return batch, columns
 
 
@@ -356,10 +298,11 @@ class _ScoredBatch(NamedTuple):
     """One batch as scored: what identifies it (by value) and what scoring it gave."""
 
     active: ActiveRewardSet
-    raw: tuple[object, object, object]  # the completions, answer and domain objects as they were passed
+    raw: tuple[object, object, object, object]  # the completions, answer, domain, grading objects as passed
     texts: list[str]
     answers: list[str] | None
     domains: list[str] | None
+    gradings: list[str] | None
     records: RecordBatch
     columns: dict[str, Column]
     seconds: float
@@ -369,12 +312,16 @@ def _texts(completions: Sequence[str]) -> list[str]:
     return list(completions) if all(map(isinstance, completions, repeat(str))) else [str(t) for t in completions]
 
 
-def _judged(parsed: Sequence[ParsedFields], items: Sequence[tuple[str, str, str]]) -> tuple[list[bool | None], list[bool]]:
-    """The correct and hallucination columns of parsed completions and their (text, gold, domain)."""
-    if not parsed:
-        return [], []
-    correct, hallucinated = zip(*[judge(x[1], gold, kind, x[2], x[4]) for x, (_, gold, kind) in zip(parsed, items)])
-    return list(correct), list(hallucinated)
+def _record_columns(columns: Mapping[str, Column], correct: Correct) -> dict[str, RewardColumn]:
+    """The reward columns as the records hold them: the correctness reward's NaN on ungraded rows as None.
+
+    None is the records' "no value here" (observation.RewardColumn), left out of the summed reward and
+    of the reward's mean, and not counted among the broken (non-finite) values the controller alerts on.
+    """
+    if CORRECTNESS_REWARD not in columns or None not in correct:
+        return dict(columns)
+    return {name: ([None if c is None else v for v, c in zip(column, correct)] if name == CORRECTNESS_REWARD
+                   else column) for name, column in columns.items()}
 
 
 def _kwarg_column(kwargs: Mapping[str, object], key: str, n: int) -> list[str] | None:
@@ -392,24 +339,14 @@ def _kwarg_column(kwargs: Mapping[str, object], key: str, n: int) -> list[str] |
     return [v if isinstance(v, str) else ("" if v is None else str(v)) for v in as_list]
 
 
-def _plain_tunix_reward(name: str) -> Callable[..., list[float]]:
+def _plain_tunix_reward(name: str) -> RewardFunction:
     """The built-in `name` with its default parameters as a plain Tunix reward function.
 
     For a user's own Tunix script: `reward_fns=[punish_refusal, strict_format_gate, light_length_penalty]`
-    works as is. Each call parses the batch itself (the daemon's dispatcher parses once per batch).
+    works as is. Each is the dispatcher's own function for a one-reward set, with a dispatcher of its own
+    (named like the reward, Tunix's signature, the same values as inside the daemon).
     """
-    active = ActiveRewardSet((RewardSpec(name),), DEFAULT_LENGTH_BUDGET)
-    scorer = RewardDispatcher()
-
-    def reward(prompts: Sequence[str], completions: Sequence[str], **kwargs: object) -> list[float]:
-        texts = _texts(completions)
-        n = len(texts)
-        _, columns = scorer._score(active, texts, _kwarg_column(kwargs, "answer", n), _kwarg_column(kwargs, "domain", n))
-        return columns[name]
-
-    reward.__name__ = reward.__qualname__ = name
-    reward.__doc__ = f"The built-in reward `{name}` with its default parameters, as a Tunix reward function."
-    return reward
+    return RewardDispatcher().reward_fns((RewardSpec(name),))[0]
 
 
 punish_refusal = _plain_tunix_reward("punish_refusal")

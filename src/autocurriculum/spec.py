@@ -46,7 +46,10 @@ class SourceSpec:
 
     kinds: "gsm8k" (datasets library: hub name or local JSONL files), "arithmetic" (generated
     word problems, the CPU quickstart's data), "code" (generated code-output prediction),
-    "qa" (generated short reasoning questions), "jsonl" / "hf" (a user's dataset with a field map).
+    "qa" (generated short reasoning questions), "open" (generated open-ended prompts, ungraded),
+    "jsonl" / "hf" (a user's dataset with a field map); and phase 3's data set shapes through
+    `datasets` (data/task_shapes.py): "code_tests" (MBPP-style), "multiple_choice" (ARC-style),
+    "instructions" (Dolly-style, ungraded).
     """
 
     name: str
@@ -129,11 +132,14 @@ REWARD_PARAMETERS: Final[Mapping[str, Mapping[str, float]]] = {
     "penalize_length": {"per_token_correct": -0.005, "per_token_wrong": -0.02, "budget": 20.0, "floor": -1.0},
 }
 RewardSet = tuple[RewardSpec, ...]
+# A reward with a `budget` (the two length rewards) also takes `budget:<domain>`: that domain's length budget
+# in tokens (and, times the rambling factor, its rambling threshold); other domains use `budget`.
+DOMAIN_BUDGET_PREFIX: Final = "budget:"
 
 # The keywords a user's reward function receives besides its own params: Tunix's (prompts,
 # completions, mode, the dataset's columns) and the parsed output contract, one value per completion.
 CONTRACT_KEYWORDS: Final = ("extracted_answer", "reasoning", "strict", "refused", "length_tokens", "correct")
-RESERVED_REWARD_KEYWORDS: Final = frozenset({"prompts", "completions", "mode", "answer", "domain", "id",
+RESERVED_REWARD_KEYWORDS: Final = frozenset({"prompts", "completions", "mode", "answer", "domain", "grading", "id",
                                              *CONTRACT_KEYWORDS})
 
 
@@ -393,7 +399,8 @@ LR_SCHEDULES = ("constant", "warmup_cosine", "warmup_linear")
 MICRO_BATCH_SIZES = ("rollout_micro_batch_size", "train_micro_batch_size", "compute_logps_micro_batch_size")
 WEIGHTS_FORMATS = ("", "orbax", "safetensors", "gguf")
 WEIGHT_DTYPES = ("float32", "bfloat16")
-SOURCE_KINDS = ("gsm8k", "arithmetic", "code", "qa", "jsonl", "hf")
+SOURCE_KINDS = ("gsm8k", "arithmetic", "code", "qa", "open", "jsonl", "hf", "code_tests", "multiple_choice",
+                "instructions")
 MODEL_PRESETS = ("tiny", "gemma3_270m", "gemma3_1b_it", "gemma3_1b_pt", "gemma3_4b_it", "gemma3_12b_it", "gemma3_27b_it")
 
 

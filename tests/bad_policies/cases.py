@@ -127,6 +127,12 @@ CASES: tuple[BadCase, ...] = (
             then(swap("[sources.qa]\n", '[sources.poems]\nkind = "qa"\ndomain = "poetry"\n\n[sources.qa]\n'),
                  swap('metric = "domain_compliance:code"', 'metric = "domain_compliance:poetry"')),
             "phases[2].criteria[0].metric", "domain_compliance:poetry", "no phase's mixture uses domain 'poetry'"),
+    BadCase("per-domain metric for a domain no mixture trains",
+            swap('metric = "domain_compliance:code"\ncomparison', 'metric = "refusal_rate:poetry"\ncomparison'),
+            "phases[2].criteria[0].metric", "refusal_rate:poetry", "no phase's mixture uses domain 'poetry'"),
+    BadCase("per-domain name of a metric that has none", swap('metric = "domain_compliance:code"\ncomparison',
+                                                            'metric = "reward_mean:code"\ncomparison'),
+            "phases[2].criteria[0].metric", "reward_mean:code", "unknown metric"),
     # --- plateau tests
     BadCase("negative plateau window", swap("window = 10\npatience", "window = -3\npatience"), "plateau.window", -3, "must be >= 3"),
     BadCase("phase plateau window too short", swap('test = "mann_kendall"\n', 'test = "mann_kendall"\nwindow = 2\n'),
@@ -229,6 +235,14 @@ CASES: tuple[BadCase, ...] = (
         'name = "penalize_length"\n', 'name = "penalize_length"\nparams = { budget = 40.0 }\n')),
             "phases[2].rewards", ["punish_refusal", "strict_format_gate", "check_answer_strict", "penalize_length"],
             "rewards must not change when domains are introduced"),
+    BadCase("new domains with a changed per-domain budget", swap(PHASE_3_REWARD, PHASE_3_REWARD.replace(
+        'name = "penalize_length"\n', 'name = "penalize_length"\nparams = { "budget:code" = 60.0 }\n')),
+            "phases[2].rewards", ["punish_refusal", "strict_format_gate", "check_answer_strict", "penalize_length"],
+            "rewards must not change when domains are introduced"),
+    BadCase("a per-domain budget on a reward without a budget", swap(
+        'name = "strict_format_gate"\n\n[[phases.rewards]]\nname = "light_length_penalty"',
+        'name = "strict_format_gate"\nparams = { "budget:code" = 60.0 }\n\n[[phases.rewards]]\nname = "light_length_penalty"'),
+            "phases[0].rewards[1].params.budget:code", 60.0, "unknown parameter of strict_format_gate"),
     BadCase("phase without criteria", swap(PHASE_2_CRITERION, ""), "phases[1].criteria", [],
             "needs at least one criterion (advance only on criteria AND plateau)"),
     BadCase("phase without plateau test", swap(PHASE_2_PLATEAU, ""), "phases[1].plateau", [],

@@ -20,9 +20,9 @@ def poison(reward: str, batches: int) -> None:
     original = rewards.reward_column
     seen = 0
 
-    def reward_column(name: str, params: Mapping[str, float], parsed, correct) -> list[float]:
+    def reward_column(name: str, params: Mapping[str, float], parsed, correct, domains=None) -> list[float]:
         nonlocal seen
-        column = original(name, params, parsed, correct)
+        column = original(name, params, parsed, correct, domains)
         if name != reward:
             return column
         seen += 1

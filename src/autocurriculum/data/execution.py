@@ -89,3 +89,106 @@ def cached_outputs(programs: list[str], cache_dir: Path | None, version: int) ->
         tmp.write_text(json.dumps(outputs), encoding="utf-8")
         tmp.replace(path)
     return outputs
+
+
+# ---------------------------------------------------------------- grading code by its tests
+
+# The runner reads [[program, tests], ...] and prints one verdict per case. Each case runs in a forked
+# child: its own empty working directory (removed after), stdin/stdout/stderr on /dev/null, CPU, memory
+# and file-size limits, and an audit hook (PEP 578) installed before the program runs that ends the
+# child at the first forbidden action (writing or creating a file, deleting or renaming one, starting
+# a process, opening a socket, loading C code, changing limits, reading frames or the garbage
+# collector's objects). A case passes only when the child writes the runner's random token after the
+# tests ran: a program that exits early with status 0 (`sys.exit(0)`, `os._exit(0)`) fails.
+_TESTS_RUNNER = r"""
+import json, os, resource, secrets, select, shutil, sys, tempfile, time
+cases, cpu_seconds, wall_seconds, memory_bytes = json.load(sys.stdin)
+READ_ONLY_EVENTS = {"os.listdir", "os.scandir"}  # the import system lists directories
+DENIED_PREFIXES = ("os.", "subprocess.", "socket.", "ctypes.", "shutil.", "resource.", "gc.", "sys._getframe",
+                   "sys._current_frames", "object.__getattr__", "object.__setattr__", "object.__delattr__",
+                   "pty.", "fcntl.", "mmap.", "signal.", "urllib.", "http.", "ftplib.", "smtplib.", "webbrowser.",
+                   "_posixsubprocess.", "sqlite3.", "import.pth")
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+verdicts = []
+for program, tests in cases:
+    workdir = tempfile.mkdtemp(prefix="autocurriculum-sandbox-")
+    token = secrets.token_bytes(16)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            os.chdir(workdir)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            write, exit_now = os.write, os._exit
+
+            def guard(event, args, exit_now=exit_now, _flags=WRITE_FLAGS):
+                if event == "open":
+                    mode, flags = args[1], args[2]
+                    if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                            isinstance(flags, int) and flags & _flags):
+                        exit_now(3)
+                elif event.startswith(DENIED_PREFIXES) and event not in READ_ONLY_EVENTS:
+                    exit_now(3)
+
+            sys.addaudithook(guard)
+            scope = {"__name__": "__main__", "__builtins__": __builtins__}
+            exec(compile(program, "<solution>", "exec"), scope)
+            exec(compile(tests, "<tests>", "exec"), scope)
+            write(write_end, token)
+            exit_now(0)
+        except BaseException:
+            os._exit(1)
+    os.close(write_end)
+    deadline, said = time.monotonic() + wall_seconds, b""
+    while True:  # the pipe reads the token, or its end when the child exits (or the deadline)
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([read_end], [], [], left)[0]:
+            os.kill(pid, 9)
+            break
+        chunk = os.read(read_end, 64)
+        if not chunk:
+            break
+        said += chunk
+    os.waitpid(pid, 0)
+    os.close(read_end)
+    shutil.rmtree(workdir, ignore_errors=True)
+    verdicts.append(said == token)
+json.dump(verdicts, sys.stdout)
+"""
+TEST_CPU_SECONDS = 1  # per case: MBPP's asserts take milliseconds; a loop is cut at one second
+TEST_WALL_SECONDS = 2.0  # per case, for a program that sleeps or blocks instead of computing
+TEST_MEMORY_BYTES = 512 << 20
+
+
+def run_tests(cases: Sequence[tuple[str, str]], *, cpu_seconds: int = TEST_CPU_SECONDS,
+              wall_seconds: float = TEST_WALL_SECONDS) -> list[bool]:
+    """For each (program, tests): did the tests pass when run after the program, inside the sandbox?
+
+    One isolated interpreter (`-I -B`: no site, no user paths, no environment, no bytecode written)
+    serves the whole batch and forks one limited child per case (see `_TESTS_RUNNER`), so a batch costs
+    one interpreter start plus a fork per case, and at worst `wall_seconds` per case. An interpreter
+    that fails as a whole (it should not) fails every case: a grader that breaks never says "correct".
+    What it keeps in: files, processes, network, loops and memory of ordinary code, as the tests show;
+    it is a Python-level guard with OS limits, not a boundary against code written to break out of it.
+    """
+    if not cases:
+        return []
+    payload = json.dumps([[list(map(str, case)) for case in cases], cpu_seconds, wall_seconds, TEST_MEMORY_BYTES])
+    try:
+        result = subprocess.run(
+            [sys.executable, "-I", "-B", "-c", _TESTS_RUNNER], input=payload, capture_output=True, text=True,
+            timeout=len(cases) * (wall_seconds + 0.5) + 10, env=_ENV, cwd="/",
+        )
+        verdicts = json.loads(result.stdout) if result.returncode == 0 else None
+    except (subprocess.TimeoutExpired, ValueError):
+        verdicts = None
+    if not isinstance(verdicts, list) or len(verdicts) != len(cases):
+        return [False] * len(cases)
+    return [verdict is True for verdict in verdicts]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from autocurriculum.contract import ANSWER_SEPARATOR
 from autocurriculum.exits import EX_CONFIG, EX_NOINPUT, RefusedInput
 
 CONTRACT_INSTRUCTION = "Reply as <reasoning>...</reasoning><answer>...</answer>."
@@ -51,6 +52,19 @@ FEW_SHOT_TEMPLATE = (
 TEMPLATES = {"plain": PLAIN_TEMPLATE, "gemma_chat": GEMMA_TURN, "few_shot": FEW_SHOT_TEMPLATE}
 
 
+# How an item's answer is graded (grading.py says what each kind means); "" is EXACT.
+EXACT = "exact"
+TESTS = "tests"
+CHOICE = "choice"
+NONE = "none"
+GRADING_KINDS = (EXACT, TESTS, CHOICE, NONE)
+
+
+def choice_gold(letter: str, option: str) -> str:
+    """The gold of a multiple-choice item: its letter and its option's text."""
+    return f"{letter.strip().upper()}{ANSWER_SEPARATOR}{option.strip()}"
+
+
 class DataError(RefusedInput, ValueError):
     """Bad data (exits 65); the message names the file, line, field or policy setting."""
 
@@ -70,11 +84,17 @@ class DataNotFound(DataError):
 @dataclass(frozen=True, slots=True)
 class Item:
     id: str
-    domain: str  # "math", "code" or "qa"
+    domain: str  # "math", "code", "qa", "science", "open" or a user's own
     question: str
     prompt: str  # the question rendered with the contract instruction
     answer: str  # the gold; several accepted answers are joined by contract.ANSWER_SEPARATOR
     solution: str = ""  # a worked solution when the source has one (used by the warm start)
+    grading: str = ""  # how the answer is graded (grading.GRADING_KINDS; "" is "exact"); "none": open-ended
+
+    @property
+    def graded(self) -> bool:
+        """The item has a gold and a grading kind other than "none" (else correctness is not applicable)."""
+        return bool(self.answer) and self.grading != NONE
 
 
 def render_prompt(question: str, template: str) -> str:

@@ -27,11 +27,13 @@ from autocurriculum.data.generators import (
     code_program,
     qa_question,
 )
-from autocurriculum.data.items import DataError, DataNotFound, DataSettingError, Item, render_prompt
+from autocurriculum.data.items import NONE, DataError, DataNotFound, DataSettingError, Item, render_prompt
+from autocurriculum.data.task_shapes import DATASET_SHAPES, SHAPE_FIELDS, SHAPE_OPTIONAL, open_prompt, shape_items
 from autocurriculum.policy import SourceSpec
 
-GENERATED_KINDS = ("arithmetic", "code", "qa")
-DATASET_KINDS = ("gsm8k", "jsonl", "hf")
+GENERATED_KINDS = ("arithmetic", "code", "qa", "open")
+DATASET_KINDS = ("gsm8k", "jsonl", "hf", *DATASET_SHAPES)
+UNGRADED_KINDS = ("open", "instructions")  # every item of these kinds has no gold
 # item field -> dataset column, per kind; the policy's `fields` overrides these
 DEFAULT_FIELDS: Mapping[str, Mapping[str, str]] = {
     "gsm8k": {"question": "question", "answer": "answer"},
@@ -50,6 +52,8 @@ def load_source(spec: SourceSpec, *, seed: int, base_dir: Path, template: str = 
         items = _from_dataset(spec, base_dir, template)
     elif spec.kind in GENERATED_KINDS:
         items = _generated(spec, seed, template, cache_dir)
+    elif spec.kind in DATASET_SHAPES:
+        items = _from_shape(spec, base_dir, template)
     elif spec.kind in DATASET_KINDS:
         items = _from_dataset(spec, base_dir, template)
     else:
@@ -105,6 +109,11 @@ def _generated(spec: SourceSpec, seed: int, template: str, cache_dir: Path | Non
             question, answer, solution = qa_question(rnd)
             items.append(Item(f"qa-{seed}-{index}", spec.domain, question, render_prompt(question, template), answer,
                               solution))
+    elif spec.kind == "open":
+        for index in range(count):
+            question, reference = open_prompt(rnd)
+            items.append(Item(f"open-{seed}-{index}", spec.domain, question, render_prompt(question, template), "",
+                              reference, NONE))
     elif spec.kind == "code":
         programs = [code_program(rnd) for _ in range(count)]
         outputs = cached_outputs(programs, cache_dir, CODE_GENERATOR_VERSION)
@@ -237,3 +246,22 @@ def _from_dataset(spec: SourceSpec, base_dir: Path, template: str) -> list[Item]
         items.append(Item(f"{spec.name}-{index}", spec.domain, question, render_prompt(question, template), answer,
                           solution))
     return items
+
+
+def _from_shape(spec: SourceSpec, base_dir: Path, template: str) -> list[Item]:
+    """A phase-3 data set shape (data/task_shapes.py) through `datasets`, its columns named by the field map."""
+    known = SHAPE_FIELDS[spec.kind]
+    for key in spec.fields:
+        if key not in known:
+            raise DataSettingError(f"sources.{spec.name}.fields.{key}: not a field of kind {spec.kind!r} "
+                                   f"({', '.join(known)})")
+    fields = {**known, **spec.fields}
+    table, origin = _read_with_datasets(spec, base_dir)
+    for field_name, column in fields.items():
+        if field_name not in SHAPE_OPTIONAL[spec.kind] and column not in table.column_names:
+            raise DataError(f"sources.{spec.name}.fields.{field_name}: column {column!r} not in {origin} "
+                            f"(columns: {', '.join(table.column_names)})")
+    arrow = table.with_format("arrow")
+    columns = {f: arrow[c].to_pylist() for f, c in fields.items() if c in table.column_names}
+    rows = [{f: values[index] for f, values in columns.items()} for index in range(len(table))]
+    return shape_items(spec.kind, spec.name, spec.domain, rows, origin, template)

@@ -165,5 +165,6 @@ def to_tunix_batch(items: Sequence[Item]) -> dict[str, np.ndarray]:
         "prompts": np.array([i.prompt for i in items]),
         "answer": np.array([i.answer for i in items]),
         "domain": np.array([i.domain for i in items]),
+        "grading": np.array([i.grading for i in items]),
         "id": np.array([i.id for i in items]),
     }

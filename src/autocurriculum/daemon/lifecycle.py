@@ -32,7 +32,7 @@ class StopSignals:
     puts ours back, and the daemon calls it before every training segment.
     """
 
-    def __init__(self, stop: threading.Event, inbox: control.ControlInbox) -> None:
+    def __init__(self, stop: threading.Event, inbox: control.ControlInbox | None) -> None:
         self._stop = stop
         self._inbox = inbox
         self._previous: dict[int, SignalHandler] = {}
@@ -47,7 +47,8 @@ class StopSignals:
             self._previous[signum] = signal.getsignal(signum)
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._request_stop)
-        self._inbox.install_wakeup_handler()
+        if self._inbox is not None:  # process 0's alone in a multi-process run
+            self._inbox.install_wakeup_handler()
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit fails the write (EFBIG), not the process
 
     def ensure(self) -> None:

@@ -17,7 +17,8 @@
 - `[training]`'s knobs go to the Tunix objects that own them, under Tunix's names: the optimizer
   (optimizer.py) to RLTrainingConfig's `actor_optimizer`, with its micro-batch sizes; `num_iterations`
   and `epsilon` to GRPOConfig; `top_k` to RolloutConfig (and to evaluation's sampler).
-- `save(dir)` / `restore(dir)`: the trainable parameters and the optimizer state through Orbax.
+- `save(dir)` / `restore(dir)`: the trainable parameters and the optimizer state through Orbax; in a
+  multi-process run every process calls both on the same (shared) directory, as Orbax requires.
 - `tunix_metrics()`: Tunix's own figures (loss, KL, reward means) through its external metrics
   logger hook, plus the wall seconds spent so far in each part of a GRPO step (rollout, reference
   log-probs, actor update), timed around RLCluster's own calls: Tunix 0.1.7 records them only as
@@ -295,7 +296,8 @@ class GrpoSession:
         checkpointer.save(directory.absolute(), self._checkpoint_tree())
         checkpointer.wait_until_finished()
         checkpointer.close()
-        (directory / TRAIN_FIGURES_FILE).write_text(json.dumps(self._train_figures()), encoding="utf-8")
+        if jax.process_index() == 0:  # several processes: Orbax writes every process's shards, one of us the rest
+            (directory / TRAIN_FIGURES_FILE).write_text(json.dumps(self._train_figures()), encoding="utf-8")
 
     def restore(self, directory: Path) -> None:
         target = self._checkpoint_tree()

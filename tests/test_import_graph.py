@@ -30,7 +30,7 @@ PURE_CORE = (
     "autocurriculum.contract", "autocurriculum.rewards", "autocurriculum.plateau",
     "autocurriculum.controller", "autocurriculum.controller_state", "autocurriculum.controller_requests",
     "autocurriculum.checks", "autocurriculum.vocabulary", "autocurriculum.observation", "autocurriculum.override",
-    "autocurriculum.trainer", "autocurriculum.data", "autocurriculum.user_rewards",
+    "autocurriculum.trainer", "autocurriculum.data", "autocurriculum.user_rewards", "autocurriculum.coordination",
 )
 # the daemon may be imported by the command line and by an in-process entry point (a notebook API)
 DAEMON_IMPORTERS = {"autocurriculum.cli", "autocurriculum.notebook", "autocurriculum"}

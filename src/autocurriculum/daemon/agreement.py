@@ -104,10 +104,10 @@ class ProcessLog:
             kept = [line for line in runlog.read_lines(self.path) if int(str(line["step"])) <= resume_step]
             runlog.rewrite_lines(self.path, kept)
 
-    def step(self, step: int, decision: Decision, digest: Mapping[str, object]) -> None:
+    def step(self, step: int, decision: Decision, digest: Mapping[str, object], seconds: float) -> None:
         action = decision.action
         runlog.append_line(self.path, {
             "step": step, "plan_step": decision.state.plan_step, "action": action.kind.value,
             "from_step": action.from_step, "to_step": action.to_step, "factor": action.factor.value,
             "reason": decision.reason.value, "hold": decision.state.hold, "batch": digest["batch"],
-            "observation": digest["observation"]})
+            "observation": digest["observation"], "coordination_seconds": round(seconds, 6)})

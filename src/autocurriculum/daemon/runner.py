@@ -377,12 +377,17 @@ class Daemon:
                          evaluation: StepObservation | None) -> controller.Decision:
         """Agree on the step and a stop, decide on process 0, take its decision everywhere, log it here."""
         digest = agreement.step_digest(self.step, self._batch_ids, observation)
+        started = time.perf_counter()
         if agreement.agree_on_step(self.coordinator, digest, self.stop_requested.is_set()):
             self._agreed_stop = True
+        gathered = time.perf_counter()
         mine = (controller.decide(self.policy, self.plan, self.state, observation, requests, evaluation)
                 if self.primary else None)
+        decided = time.perf_counter()
         decision = agreement.share_decision(self.coordinator, mine)
-        self.process_log.step(self.step, decision, digest)
+        # what agreeing cost this step: the gather and the broadcast, not process 0's decide() between them
+        seconds = (gathered - started) + (time.perf_counter() - decided)
+        self.process_log.step(self.step, decision, digest, seconds)
         return decision
 
     def _apply(self, decision: controller.Decision) -> None:

@@ -8,6 +8,7 @@ scripted coordinator stands in for "the other process" so each rule can fail on 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,7 @@ def test_processes_started_with_different_policies_refuse() -> None:
     mine = json.dumps(agreement.policy_form(policy)).encode()
     agreement.check_same_policy(Scripted(0, 2, [mine]), policy)
     theirs = load(FAST, overrides=["run.seed=7"])
-    with pytest.raises(BadSetting, match="run.seed is 0 on process 0 but 7 on process 1"):
+    with pytest.raises(BadSetting, match=re.escape("run.seed is 0 on process 0 but 7 on process 1")):
         agreement.check_same_policy(Scripted(0, 2, [json.dumps(agreement.policy_form(theirs)).encode()]), policy)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from . import daemon_process as dp
 from .conftest import REPO
 
 pytestmark = pytest.mark.slow
-STEPS = 14
+BOUND = 30  # max_steps of the two-process run, which a SIGTERM ends sooner
 TWO = ("training.mesh.fsdp=2", "run.checkpoint_every=5", "eval.every=0")
 
 
@@ -41,7 +42,7 @@ def start_processes(run_dir: Path, *sets: str, resume: bool = False, count: int 
             args.append("--resume")
         for item in sets:
             args += ["--set", item]
-        out = open(run_dir.parent / f"{run_dir.name}.p{index}.{time.time_ns()}.log", "a")
+        out = open(run_dir.parent / f"{run_dir.name}.p{index}.{time.time_ns()}.log", "a")  # noqa: SIM115 - the child's
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "JAX_PLATFORMS": "cpu"}
         processes.append(subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env))
     return processes
@@ -65,10 +66,11 @@ def process_lines(run_dir: Path, index: int) -> list[dict[str, object]]:
 
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory) -> tuple[Path, str, list[int]]:
-    """Two processes for STEPS steps; after the first automatic switch a `ctl hold`, then `resume`."""
+    """Two processes until a SIGTERM to process 1: after the first automatic switch a `ctl hold`, then
+    `resume`, then the signal two steps later — which must stop both at the same step."""
     run_dir = tmp_path_factory.mktemp("two") / "run"
     port = dp.free_port()
-    processes = start_processes(run_dir, *TWO, f"run.max_steps={STEPS}", f"metrics.port={port}")
+    processes = start_processes(run_dir, *TWO, f"run.max_steps={BOUND}", f"metrics.port={port}")
     try:
         deadline = time.monotonic() + 600
         while not dp.lines(run_dir / "transitions.jsonl"):
@@ -78,6 +80,9 @@ def two_processes(tmp_path_factory) -> tuple[Path, str, list[int]]:
         scraped = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
         assert ctl(run_dir, "hold", "--reason", "look") == 0
         assert ctl(run_dir, "resume", "--reason", "go on") == 0
+        resumed_at = len(dp.lines(run_dir / "metrics.jsonl"))
+        dp.wait_for_steps(run_dir, resumed_at + 2, processes[0])
+        processes[1].send_signal(signal.SIGTERM)
         codes = [dp.finish(p) for p in processes]
     finally:
         for p in processes:
@@ -87,22 +92,29 @@ def two_processes(tmp_path_factory) -> tuple[Path, str, list[int]]:
     return run_dir, scraped, [p.pid for p in processes]
 
 
+def steps_of(run_dir: Path) -> int:
+    return len(dp.lines(run_dir / "metrics.jsonl"))
+
+
 def test_two_processes_apply_the_same_action_at_every_step(two_processes) -> None:
     run_dir, _, _ = two_processes
     first, second = process_lines(run_dir, 0), process_lines(run_dir, 1)
-    assert [line["step"] for line in first] == list(range(1, STEPS + 1))
+    steps = steps_of(run_dir)
+    assert 10 <= steps < BOUND  # stopped by the SIGTERM to process 1, both at the same step:
+    assert [line["step"] for line in first] == list(range(1, steps + 1))
+    assert (run_dir / "checkpoints" / f"step_{steps:08d}").is_dir()  # ...after one checkpoint of both
     assert first == second  # action, plan step, hold, batch and observation digests: line for line
     switches = [line for line in first if line["action"] != "none"]
     assert any(line["reason"] == "criteria_and_plateau" for line in switches), switches
     held = [line["step"] for line in first if line["hold"]]
-    assert held and held == list(range(held[0], held[-1] + 1)) and held[-1] < STEPS  # held, then resumed
+    assert held and held == list(range(held[0], held[-1] + 1)) and held[-1] < steps  # held, then resumed
     assert [line["action"] for line in first if line["action"] in ("hold", "resume")] == ["hold", "resume"]
 
 
 def test_only_process_0_writes_the_run_directory_and_serves_metrics(two_processes) -> None:
     run_dir, scraped, pids = two_processes
     records = dp.lines(run_dir / "metrics.jsonl")
-    assert [r["step"] for r in records] == list(range(1, STEPS + 1))  # one writer: no step twice
+    assert [r["step"] for r in records] == list(range(1, steps_of(run_dir) + 1))  # one writer: no step twice
     assert sorted(p.name for p in (run_dir / "processes").iterdir()) == ["0.log", "1.log"]
     assert int((run_dir / "run.json").stat().st_size) > 0
     assert "autocurriculum_plan_steps 4.0" in scraped  # process 0's exporter, scraped once mid-run
@@ -125,10 +137,11 @@ def test_only_process_0_writes_the_run_directory_and_serves_metrics(two_processe
 def test_two_processes_record_what_one_process_does_on_the_same_global_batch(two_processes, tmp_path) -> None:
     run_dir, _, _ = two_processes
     single = tmp_path / "single"
-    process = dp.start(single, f"run.max_steps={STEPS}", "run.checkpoint_every=5", "eval.every=0")
+    steps = steps_of(run_dir)
+    process = dp.start(single, f"run.max_steps={steps}", "run.checkpoint_every=5", "eval.every=0")
     assert dp.finish(process) == 0, dp.log_of(single)
     ones, twos = dp.lines(single / "metrics.jsonl"), dp.lines(run_dir / "metrics.jsonl")
-    assert len(ones) == len(twos) == STEPS
+    assert len(ones) == len(twos) == steps
     for one, two in zip(ones, twos, strict=True):  # the same batches, completions and rewards, step by step
         assert one["batch_ids"] == two["batch_ids"]
         assert one["observation"] == two["observation"], one["step"]

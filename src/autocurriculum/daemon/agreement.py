@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from autocurriculum import runlog
@@ -90,6 +91,38 @@ def share_decision(coordinator: Coordinator, decision: Decision | None) -> Decis
     return Decision(state=ControllerState.from_json(data["state"]),
                     action=Action(ActionKind(kind), int(from_step), int(to_step), Factor(factor), int(before_step)),
                     reason=Reason(data["reason"]), evidence=data["evidence"])
+
+
+def role_fields(coordinator: Coordinator) -> dict[str, object]:
+    """The first log line's fields saying which process this is and what it writes (none for one process)."""
+    if coordinator.process_count == 1:
+        return {}
+    index, count = coordinator.process_index, coordinator.process_count
+    role = ("process 0: writes the run directory's logs, status and acks, serves /metrics, answers status/ctl"
+            if index == 0 else f"process {index} of {count}: process 0 writes the run directory's logs, serves "
+            f"/metrics and answers status/ctl; this process writes only {PROCESSES_DIR}/{index}.log")
+    return {"process": index, "processes": count, "role": role}
+
+
+def decide_together(coordinator: Coordinator, step: int, batch_ids: Sequence[str], observation: StepObservation,
+                    stop_wish: bool, decide: Callable[[], Decision], log: ProcessLog) -> tuple[Decision, bool]:
+    """One step's agreement: (process 0's decision, whether all stop now); logged in processes/N.log."""
+    digest = step_digest(step, batch_ids, observation)
+    started = time.perf_counter()
+    stop = agree_on_step(coordinator, digest, stop_wish)
+    gathered = time.perf_counter()
+    mine = decide() if coordinator.process_index == 0 else None
+    decided = time.perf_counter()
+    decision = share_decision(coordinator, mine)
+    # what agreeing cost this step: the gather and the broadcast, not process 0's decide() between them
+    log.step(step, decision, digest, (gathered - started) + (time.perf_counter() - decided))
+    return decision, stop
+
+
+def stream_cursors(coordinator: Coordinator, mine: Mapping[str, object]) -> list[object]:
+    """Every process's stream cursor, in process order (for the checkpoint's state)."""
+    raw = coordinator.all_gather(json.dumps(dict(mine), sort_keys=True).encode(), "the stream cursors")
+    return [json.loads(item) for item in raw]
 
 
 class ProcessLog:

@@ -19,7 +19,6 @@ together and consistently (resume.py).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -44,10 +43,9 @@ from autocurriculum.exits import (
     EX_TEMPFAIL,
     BadSetting,
     RefusedInput,
-    refusal_exit_code,
 )
 from autocurriculum.observation import StepObservation, summarize
-from autocurriculum.policy import Plan, Policy, PolicyError, expand_plan, policy_exit_code
+from autocurriculum.policy import Plan, Policy, expand_plan
 from autocurriculum.trainer import Batch
 from autocurriculum.wiring import TrainerBackend, build_run, structlog_events
 
@@ -137,21 +135,14 @@ class Daemon:
             if handle_signals:
                 self._signals = lifecycle.StopSignals(self.stop_requested, self.inbox)
                 self._signals.install()
-            where = {}
-            if self.together:  # the first line says which process this is and what it writes
-                index, count = self.coordinator.process_index, self.coordinator.process_count
-                where = {"process": index, "processes": count, "role": (
-                    "process 0: writes the run directory's logs, status and acks, serves /metrics, answers status/ctl"
-                    if self.primary else f"process {index} of {count}: process 0 writes the run directory's logs, "
-                    f"serves /metrics and answers status/ctl; this process writes only "
-                    f"{agreement.PROCESSES_DIR}/{index}.log")}
             self.log.info(logs.RUN_STARTED, policy=self.policy.file, run_dir=str(self.run_dir), resume=self.resume,
-                          plan_steps=len(self.plan), pid=os.getpid(), **where)
+                          plan_steps=len(self.plan), pid=os.getpid(),
+                          **agreement.role_fields(self.coordinator))
             try:
                 agreement.check_same_policy(self.coordinator, self.policy)
                 self._build()
             except (RefusedInput, FileNotFoundError, ValueError) as error:
-                return self._refuse(error)
+                return lifecycle.refuse(error, self.policy.file, self.log)
             code = self._train()
             for line in summary_lines(self.step, self.plan, self.state.plan_step, self.done, self.phase_steps,
                                       self.transitions):
@@ -160,23 +151,6 @@ class Daemon:
         finally:
             if server is not None:
                 server.shutdown()
-
-    def _refuse(self, error: BaseException) -> int:
-        """One line on stderr for input the run cannot use, and the exit code of its kind (exits.py).
-
-        A setting is named with its policy file (the message names the TOML path and the value); a
-        data file's message names that file, its line and field.
-        """
-        text = " ".join(str(error).split()) or type(error).__name__
-        if isinstance(error, PolicyError):  # a user's reward function: its message names the file already
-            code = policy_exit_code(error)
-        else:
-            code = refusal_exit_code(error)
-            if code == EX_CONFIG:
-                text = f"{self.policy.file}: {text}"
-        self.log.error(logs.RUN_REFUSED, reason=text, exit_code=code)
-        print(f"autocurriculum: {text}", file=sys.stderr, flush=True)
-        return code
 
     def _ensure_signal_handlers(self) -> None:
         if self._signals is not None:
@@ -376,18 +350,11 @@ class Daemon:
     def _decide_together(self, observation: StepObservation, requests: Sequence[control.OperatorRequest],
                          evaluation: StepObservation | None) -> controller.Decision:
         """Agree on the step and a stop, decide on process 0, take its decision everywhere, log it here."""
-        digest = agreement.step_digest(self.step, self._batch_ids, observation)
-        started = time.perf_counter()
-        if agreement.agree_on_step(self.coordinator, digest, self.stop_requested.is_set()):
-            self._agreed_stop = True
-        gathered = time.perf_counter()
-        mine = (controller.decide(self.policy, self.plan, self.state, observation, requests, evaluation)
-                if self.primary else None)
-        decided = time.perf_counter()
-        decision = agreement.share_decision(self.coordinator, mine)
-        # what agreeing cost this step: the gather and the broadcast, not process 0's decide() between them
-        seconds = (gathered - started) + (time.perf_counter() - decided)
-        self.process_log.step(self.step, decision, digest, seconds)
+        decision, stop = agreement.decide_together(
+            self.coordinator, self.step, self._batch_ids, observation, self.stop_requested.is_set(),
+            lambda: controller.decide(self.policy, self.plan, self.state, observation, requests, evaluation),
+            self.process_log)
+        self._agreed_stop = self._agreed_stop or stop
         return decision
 
     def _apply(self, decision: controller.Decision) -> None:
@@ -402,8 +369,7 @@ class Daemon:
         started = time.monotonic()
         state = resume.checkpoint_state(self.step, self.state, self.stream.state(), self.phase_steps, self.policy.file)
         if self.together:  # every process's cursor (they draw the same batches; a resume restores each its own)
-            mine = json.dumps(self.stream.state(), sort_keys=True).encode()
-            state["streams"] = [json.loads(raw) for raw in self.coordinator.all_gather(mine, "the stream cursors")]
+            state["streams"] = agreement.stream_cursors(self.coordinator, self.stream.state())
         try:
             checkpoint = self.checkpoints.save(self.step, state, self.trainer.save)
         except CheckpointError as error:

@@ -133,3 +133,10 @@ def test_a_checkpoint_of_several_processes_is_finished_by_process_0_alone(tmp_pa
     with pytest.raises(CheckpointError, match="disk full on process 1"):
         CheckpointStore(tmp_path, 3, failing, owner_pid=123).save(15, {"step": 15}, model)
     assert not (tmp_path / "checkpoints" / ".tmp-step_00000015-123").exists()
+
+
+def test_distributed_leaves_the_run_to_jax_detection() -> None:
+    group = process_group(None, None, None, environ={}, auto=True)
+    assert group is not None and group.auto
+    with pytest.raises(BadSetting, match="--peer-timeout"):
+        process_group(None, None, None, environ={}, auto=True, peer_timeout=0)

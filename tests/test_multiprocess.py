@@ -221,3 +221,46 @@ def test_one_process_on_two_devices_shards_the_weights_and_trains(tmp_path: Path
     assert all(2 * math.prod(shard) == math.prod(example["shape"]) for shard in example["shards"])  # half each
     assert [r["step"] for r in dp.lines(run_dir / "metrics.jsonl")] == [1, 2, 3, 4]
     assert all(r["tunix"].get("loss") is not None for r in dp.lines(run_dir / "metrics.jsonl")[1:])
+
+
+def test_a_peer_that_never_reaches_a_boundary_trips_the_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watchdog around the boundary collectives (for a hang JAX's heartbeat would not end): a gather
+    no peer answers calls the timeout action with the collective's name, within the peer timeout."""
+    import threading
+
+    from jax.experimental import multihost_utils
+
+    from autocurriculum.tunix_adapter.distributed import JaxCoordinator
+
+    released = threading.Event()
+    tripped: list[tuple[str, float, float]] = []
+    started = time.monotonic()
+
+    def never_answered(value: object) -> object:
+        released.wait(30)
+        return value
+
+    def on_timeout(what: str, timeout: float) -> None:
+        tripped.append((what, timeout, time.monotonic() - started))
+        released.set()  # stands in for the process exiting
+
+    monkeypatch.setattr(multihost_utils, "process_allgather", never_answered)
+    JaxCoordinator(0.5, on_timeout).all_gather(b"x", "step 7's boundary")
+    assert len(tripped) == 1 and tripped[0][:2] == ("step 7's boundary", 0.5) and tripped[0][2] < 5
+    tripped.clear()
+    monkeypatch.setattr(multihost_utils, "process_allgather", lambda value: value)  # a peer that answers
+    JaxCoordinator(0.5, on_timeout).all_gather(b"x", "step 8's boundary")
+    time.sleep(0.8)
+    assert tripped == []
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--distributed"], "--distributed: JAX found no multi-process run to join"),
+    (["--coordinator", "127.0.0.1:1", "--num-processes", "2"], "needs --process-id / JAX_PROCESS_ID as well"),
+])
+def test_a_multi_process_run_that_cannot_be_joined_is_one_line_and_exit_78(flags, message, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "autocurriculum", "run", str(dp.E2E_POLICY), "--run-dir",
+                           str(tmp_path / "run"), *flags], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert done.returncode == 78
+    assert done.stderr.strip().count("\n") == 0 and message in done.stderr, done.stderr

@@ -98,6 +98,9 @@ def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
                        help="process 0's address for jax.distributed (default: $JAX_COORDINATOR_ADDRESS)")
     group.add_argument("--num-processes", type=int, help="processes in the run (default: $JAX_NUM_PROCESSES)")
     group.add_argument("--process-id", type=int, help="this process's index, 0 first (default: $JAX_PROCESS_ID)")
+    group.add_argument("--distributed", action="store_true",
+                       help="join the run JAX's cluster detection finds (TPU pod slice, SLURM): "
+                            "jax.distributed.initialize() without arguments")
     group.add_argument("--peer-timeout", type=float, default=60.0, metavar="SECONDS",
                        help="stop when a peer process is silent this long (default: 60)")
 

@@ -82,16 +82,22 @@ class ProcessGroup:
     num_processes: int
     process_id: int
     peer_timeout: float = DEFAULT_PEER_TIMEOUT
+    auto: bool = False  # let jax.distributed.initialize() find the run itself (TPU pod slice, SLURM)
 
 
 def process_group(coordinator: str | None, num_processes: int | None, process_id: int | None,
                   environ: Mapping[str, str] = os.environ,
-                  peer_timeout: float = DEFAULT_PEER_TIMEOUT) -> ProcessGroup | None:
+                  peer_timeout: float = DEFAULT_PEER_TIMEOUT, auto: bool = False) -> ProcessGroup | None:
     """The multi-process run asked for by the flags, else by JAX's environment variables; None for one process.
 
     A flag wins over its variable. Asking for part of it (a coordinator without a process id, say) or
-    for impossible numbers is a BadSetting naming the flag or variable and the value.
+    for impossible numbers is a BadSetting naming the flag or variable and the value. `auto`
+    (`--distributed`) leaves finding the run to JAX's own cluster detection.
     """
+    if auto:
+        if peer_timeout <= 0:
+            raise BadSetting(f"--peer-timeout: {peer_timeout} is not a number of seconds")
+        return ProcessGroup("", 0, 0, peer_timeout, auto=True)
     address = coordinator or environ.get(ENV_COORDINATOR) or None
     count = num_processes if num_processes is not None else _env_int(environ, ENV_NUM_PROCESSES)
     index = process_id if process_id is not None else _env_int(environ, ENV_PROCESS_ID)

@@ -80,15 +80,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir) if getattr(args, "run_dir", None) else Path(policy.run.run_dir)
     try:
         group = process_group(getattr(args, "coordinator", None), getattr(args, "num_processes", None),
-                              getattr(args, "process_id", None), peer_timeout=getattr(args, "peer_timeout", 60.0))
+                              getattr(args, "process_id", None), peer_timeout=getattr(args, "peer_timeout", 60.0),
+                              auto=bool(getattr(args, "distributed", False)))
+        coordinator: Coordinator | None = None
+        if group is not None:
+            from autocurriculum.tunix_adapter.distributed import join
+
+            coordinator = join(group)
     except RefusedInput as error:
         print(f"autocurriculum: {error}", file=sys.stderr, flush=True)
         return error.exit_code
-    coordinator: Coordinator | None = None
-    if group is not None:
-        from autocurriculum.tunix_adapter.distributed import join
-
-        coordinator = join(group)
     options = RunOptions(resume=bool(getattr(args, "resume", False)), overrides=overrides, handle_signals=True,
                          coordinator=coordinator)
     return run_daemon(policy, run_dir, options).exit_code

@@ -28,7 +28,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from autocurriculum.coordination import ProcessGroup
-from autocurriculum.exits import EX_UNAVAILABLE
+from autocurriculum.exits import EX_UNAVAILABLE, BadSetting
 
 EXIT_PEER_LOST = EX_UNAVAILABLE
 
@@ -36,10 +36,18 @@ EXIT_PEER_LOST = EX_UNAVAILABLE
 def join(group: ProcessGroup) -> JaxCoordinator:
     """Join the run: gloo collectives on CPU, then `jax.distributed.initialize`. Call before any JAX computation."""
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    heartbeat = max(2, int(group.peer_timeout))
-    jax.distributed.initialize(coordinator_address=group.coordinator, num_processes=group.num_processes,
-                               process_id=group.process_id, initialization_timeout=max(60, int(group.peer_timeout)),
-                               heartbeat_timeout_seconds=heartbeat)
+    timeouts = {"initialization_timeout": max(60, int(group.peer_timeout)),
+                "heartbeat_timeout_seconds": max(2, int(group.peer_timeout))}
+    if group.auto:  # JAX's cluster detection (TPU pod slice, SLURM, ...) names the coordinator and the ids
+        try:
+            jax.distributed.initialize(**timeouts)  # type: ignore[arg-type]
+        except (ValueError, RuntimeError) as error:
+            raise BadSetting(f"--distributed: JAX found no multi-process run to join "
+                             f"({' '.join(str(error).split())[:200]}); give --coordinator, --num-processes "
+                             f"and --process-id") from None
+    else:
+        jax.distributed.initialize(coordinator_address=group.coordinator, num_processes=group.num_processes,
+                                   process_id=group.process_id, **timeouts)  # type: ignore[arg-type]
     return JaxCoordinator(group.peer_timeout)
 
 

@@ -17,7 +17,7 @@ test: $(VENV)/.installed system-packages lint
 # imported (tests/conftest.py checks it), two workers. `make test` runs these and everything else.
 FAST_TESTS := $(addprefix tests/test_,$(addsuffix .py,policy plan contract rewards plateau controller observation \
 	replay data data_stream behaviour_mix checkpoint control cli_validate logs daemon_harness import_graph library \
-	user_rewards tensorboard grading task_shapes))
+	user_rewards tensorboard grading task_shapes coordination))
 test-fast: $(VENV)/.installed
 	AUTOCURRICULUM_FAST_TIER=1 $(BIN)/python -m pytest -q -n 2 -m "not slow" $(FAST_TESTS)
 

@@ -31,6 +31,8 @@ PURE_CORE = (
     "autocurriculum.controller", "autocurriculum.controller_state", "autocurriculum.controller_requests",
     "autocurriculum.checks", "autocurriculum.vocabulary", "autocurriculum.observation", "autocurriculum.override",
     "autocurriculum.trainer", "autocurriculum.data", "autocurriculum.user_rewards", "autocurriculum.curriculum_figures",
+    "autocurriculum.coordination", "autocurriculum.grading", "autocurriculum.reward_columns",
+    "autocurriculum.metric_names",
 )
 # the daemon may be imported by the command line and by an in-process entry point (a notebook API)
 DAEMON_IMPORTERS = {"autocurriculum.cli", "autocurriculum.notebook", "autocurriculum"}

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from autocurriculum.coordination import Coordinator, SingleProcess
 from autocurriculum.durable import fsync_tree
 from autocurriculum.json_values import as_mapping
 
@@ -78,19 +79,57 @@ def _files(root: Path) -> Iterator[Path]:
 class CheckpointStore:
     """Writes, lists, verifies and prunes the checkpoints of one run directory."""
 
-    def __init__(self, run_dir: Path, keep: int) -> None:
+    def __init__(self, run_dir: Path, keep: int, coordinator: Coordinator | None = None,
+                 owner_pid: int | None = None) -> None:
         self.root = run_dir / CHECKPOINTS
         self.keep = max(1, keep)
+        self.coordinator: Coordinator = coordinator or SingleProcess()
+        self.owner_pid = owner_pid if owner_pid is not None else os.getpid()  # process 0's: names the staging copy
 
     def save(self, step: int, state: Mapping[str, object], save_model: Callable[[Path], None]) -> Checkpoint:
-        """Write checkpoint `step` atomically; on any failure remove the partial copy and raise."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        final = self.root / f"step_{step:08d}"
-        staging = self.root / f".tmp-step_{step:08d}-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
+        """Write checkpoint `step` atomically; on any failure remove the partial copy and raise.
+
+        With several processes every one calls this (Orbax writes each process's shards of the model
+        into the same directory); process 0 alone prepares the staging copy, writes the daemon's state
+        and the manifest and renames it into place, and tells the others whether that worked.
+        """
+        if self.coordinator.process_count > 1:
+            return self._save_together(step, state, save_model)
+        return self._save_alone(step, state, save_model)
+
+    def _save_together(self, step: int, state: Mapping[str, object],
+                       save_model: Callable[[Path], None]) -> Checkpoint:
+        coordinator, primary = self.coordinator, self.coordinator.process_index == 0
+        staging = self.root / f".tmp-step_{step:08d}-{self.owner_pid}"
+        if primary:
+            self.root.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
+        coordinator.barrier(f"checkpoint {step}: staging")
+        try:
             save_model(staging / MODEL)
+            model_error = ""
+        except Exception as error:
+            model_error = f"could not write checkpoint {staging}: {_cause(error)}"
+        errors = [e.decode() for e in coordinator.all_gather(model_error.encode(), f"checkpoint {step}: model")]
+        failure = next((e for e in errors if e), "")
+        if primary:
+            if failure:
+                shutil.rmtree(staging, ignore_errors=True)
+            else:
+                try:
+                    self._finish(step, state, staging)
+                except CheckpointError as error:
+                    failure = str(error)
+        failure = coordinator.from_primary(failure.encode(), f"checkpoint {step}: finish").decode()
+        if failure:
+            raise CheckpointError(failure)
+        return Checkpoint(step, self.root / f"step_{step:08d}")
+
+    def _finish(self, step: int, state: Mapping[str, object], staging: Path) -> None:
+        """State, manifest, fsync, rename: the part after the model is written (process 0 alone)."""
+        final = self.root / f"step_{step:08d}"
+        try:
             (staging / STATE).write_text(json.dumps(state, sort_keys=True, allow_nan=False), encoding="utf-8")
             manifest = {
                 str(path.relative_to(staging)): {"size": path.stat().st_size, "sha256": _sha256(path)}
@@ -106,10 +145,24 @@ class CheckpointStore:
             shutil.rmtree(staging, ignore_errors=True)
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 raise
-            # Orbax reports a full disk as ValueError("OUT_OF_RANGE ... File too large"), not OSError
             raise CheckpointError(f"could not write checkpoint {final}: {_cause(error)}") from error
         self._prune()
-        return Checkpoint(step, final)
+
+    def _save_alone(self, step: int, state: Mapping[str, object], save_model: Callable[[Path], None]) -> Checkpoint:
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f".tmp-step_{step:08d}-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            staging.mkdir()
+            save_model(staging / MODEL)
+        except BaseException as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                raise
+            # Orbax reports a full disk as ValueError("OUT_OF_RANGE ... File too large"), not OSError
+            raise CheckpointError(f"could not write checkpoint {self.root / f'step_{step:08d}'}: {_cause(error)}") from error
+        self._finish(step, state, staging)
+        return Checkpoint(step, self.root / f"step_{step:08d}")
 
     def all(self) -> list[Checkpoint]:
         """Every checkpoint under a real name, newest first (whether it verifies or not)."""
@@ -156,5 +209,5 @@ class CheckpointStore:
             shutil.rmtree(stale.path, ignore_errors=True)
         for leftover in self.root.glob(".tmp-step_*"):
             pid = leftover.name.rsplit("-", 1)[-1]
-            if pid != str(os.getpid()):
+            if pid != str(self.owner_pid):
                 shutil.rmtree(leftover, ignore_errors=True)

@@ -93,6 +93,16 @@ def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="run directory (default: the policy's run.run_dir)")
     p.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
     _add_set_argument(p)
+    group = p.add_argument_group("several processes (multi-controller JAX; default: one process, nothing to set)")
+    group.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="process 0's address for jax.distributed (default: $JAX_COORDINATOR_ADDRESS)")
+    group.add_argument("--num-processes", type=int, help="processes in the run (default: $JAX_NUM_PROCESSES)")
+    group.add_argument("--process-id", type=int, help="this process's index, 0 first (default: $JAX_PROCESS_ID)")
+    group.add_argument("--distributed", action="store_true",
+                       help="join the run JAX's cluster detection finds (TPU pod slice, SLURM): "
+                            "jax.distributed.initialize() without arguments")
+    group.add_argument("--peer-timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="stop when a peer process is silent this long (default: 60)")
 
     p = add("validate", "check a policy and print its single-factor plan "
                         "(exit 0 and 'policy OK'; 78 on any error, 66 if the file is missing)",

@@ -23,6 +23,7 @@ EX_UNKNOWN: Final = 4  # status / ctl / eval: not a run directory
 EX_USAGE: Final = 64  # the command was used wrongly (ctl set without a PHASE)
 EX_DATAERR: Final = 65  # a data file (training data, a metrics log) is malformed
 EX_NOINPUT: Final = 66  # an input does not exist or cannot be read (a metrics log, a checkpoint)
+EX_UNAVAILABLE: Final = 69  # a peer process of a multi-process run died or disagrees
 EX_SOFTWARE: Final = 70  # an internal error: a step boundary failed, a subcommand's module is missing
 EX_IOERR: Final = 74  # the final checkpoint could not be written (a full disk)
 EX_TEMPFAIL: Final = 75  # the run directory is held by another daemon: try again later

@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autocurriculum.coordination import Coordinator, process_group
 from autocurriculum.daemon.runner import Daemon
+from autocurriculum.exits import RefusedInput
 from autocurriculum.policy import Policy, PolicyError, load, policy_exit_code
 from autocurriculum.wiring import TrainerBackend
 
@@ -35,6 +37,7 @@ class RunOptions:
     overrides: Sequence[str] = ()  # the --set overrides the policy was loaded with (recorded in run.json)
     handle_signals: bool = False  # SIGTERM/SIGINT/SIGHUP stop the run (main thread only; restored after)
     backend: TrainerBackend | None = None  # default: Tunix GRPO (wiring.grpo_backend)
+    coordinator: Coordinator | None = None  # default: one process (coordination.SingleProcess)
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class RunResult:
 def run_daemon(policy: Policy, run_dir: Path, options: RunOptions = RunOptions()) -> RunResult:
     """Run the daemon in this process until the curriculum ends, max_steps, or a stop; never raises for bad data."""
     daemon = Daemon(policy, run_dir, resume=options.resume, max_steps=options.max_steps,
-                    overrides=options.overrides, backend=options.backend)
+                    overrides=options.overrides, backend=options.backend, coordinator=options.coordinator)
     code = daemon.run(handle_signals=options.handle_signals)
     plan_step = daemon.state.plan_step
     return RunResult(exit_code=code, steps=daemon.step, plan_step=plan_step, phase=daemon.plan[plan_step].phase,
@@ -59,7 +62,11 @@ def run_daemon(policy: Policy, run_dir: Path, options: RunOptions = RunOptions()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """`autocurriculum run POLICY [--run-dir DIR] [--resume] [--set KEY=VALUE]`."""
+    """`autocurriculum run POLICY [--run-dir DIR] [--resume] [--set KEY=VALUE] [--coordinator ... --process-id N]`.
+
+    A multi-process run is joined (jax.distributed) before anything else touches JAX; every process
+    gets the same command and the same (shared) run directory.
+    """
     from autocurriculum import logs
 
     logs.survive_unwritable_output()
@@ -71,5 +78,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"autocurriculum: {error}", file=sys.stderr, flush=True)
         return policy_exit_code(error)
     run_dir = Path(args.run_dir) if getattr(args, "run_dir", None) else Path(policy.run.run_dir)
-    options = RunOptions(resume=bool(getattr(args, "resume", False)), overrides=overrides, handle_signals=True)
+    try:
+        group = process_group(getattr(args, "coordinator", None), getattr(args, "num_processes", None),
+                              getattr(args, "process_id", None), peer_timeout=getattr(args, "peer_timeout", 60.0),
+                              auto=bool(getattr(args, "distributed", False)))
+        coordinator: Coordinator | None = None
+        if group is not None:
+            from autocurriculum.tunix_adapter.distributed import join
+
+            coordinator = join(group)
+    except RefusedInput as error:
+        print(f"autocurriculum: {error}", file=sys.stderr, flush=True)
+        return error.exit_code
+    options = RunOptions(resume=bool(getattr(args, "resume", False)), overrides=overrides, handle_signals=True,
+                         coordinator=coordinator)
     return run_daemon(policy, run_dir, options).exit_code

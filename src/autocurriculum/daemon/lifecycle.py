@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from autocurriculum import control
+from autocurriculum import control, logs
+from autocurriculum.exits import EX_CONFIG, refusal_exit_code
+from autocurriculum.policy import PolicyError, policy_exit_code
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 RUN_FILE = "run.json"  # what `autocurriculum eval` needs to rebuild a run's model and data
@@ -32,7 +35,7 @@ class StopSignals:
     puts ours back, and the daemon calls it before every training segment.
     """
 
-    def __init__(self, stop: threading.Event, inbox: control.ControlInbox) -> None:
+    def __init__(self, stop: threading.Event, inbox: control.ControlInbox | None) -> None:
         self._stop = stop
         self._inbox = inbox
         self._previous: dict[int, SignalHandler] = {}
@@ -47,7 +50,8 @@ class StopSignals:
             self._previous[signum] = signal.getsignal(signum)
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._request_stop)
-        self._inbox.install_wakeup_handler()
+        if self._inbox is not None:  # process 0's alone in a multi-process run
+            self._inbox.install_wakeup_handler()
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit fails the write (EFBIG), not the process
 
     def ensure(self) -> None:
@@ -71,3 +75,21 @@ def prepare_run_dir(run_dir: Path) -> None:
 def write_run_file(run_dir: Path, policy_file: str, overrides: Sequence[str]) -> None:
     (run_dir / RUN_FILE).write_text(json.dumps({"policy": str(Path(policy_file).resolve()),
                                                 "overrides": list(overrides)}))
+
+
+def refuse(error: BaseException, policy_file: str, log: Any) -> int:
+    """One line on stderr for input the run cannot use, and the exit code of its kind (exits.py).
+
+    A setting is named with its policy file (the message names the TOML path and the value); a
+    data file's message names that file, its line and field.
+    """
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, PolicyError):  # a user's reward function: its message names the file already
+        code = policy_exit_code(error)
+    else:
+        code = refusal_exit_code(error)
+        if code == EX_CONFIG:
+            text = f"{policy_file}: {text}"
+    log.error(logs.RUN_REFUSED, reason=text, exit_code=code)
+    print(f"autocurriculum: {text}", file=sys.stderr, flush=True)
+    return code

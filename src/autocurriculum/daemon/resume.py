@@ -17,6 +17,7 @@ from typing import Any
 from autocurriculum import logs, runlog
 from autocurriculum.checkpoint import STATE, Checkpoint, CheckpointStore
 from autocurriculum.controller import ControllerState
+from autocurriculum.coordination import Coordinator
 from autocurriculum.json_values import as_int, as_mapping
 from autocurriculum.trainer import Trainer
 
@@ -108,3 +109,41 @@ def truncate_logs(run_dir: Path, step: int) -> tuple[int, list[dict[str, object]
 
 def has_damaged_checkpoints(run_dir: Path, checkpoints: CheckpointStore) -> bool:
     return bool(checkpoints.all()) or any(run_dir.glob(f"{checkpoints.root.name}/corrupt-*"))
+
+
+def load_agreed(checkpoints: CheckpointStore, trainer: Trainer, candidates: Iterable[Checkpoint], log: Any,
+                coordinator: Coordinator) -> tuple[Checkpoint, dict[str, object]] | None:
+    """`load_newest_whole` for every process of the run: process 0 picks the checkpoint, all restore it.
+
+    Why process 0 picks: the checkpoints are shared, and a process that set a damaged one aside while
+    another restored it would resume a different step. Process 0 verifies the candidates (setting the
+    damaged ones aside), names the newest whole one to the others, and every process restores that
+    one (Orbax reads each process's shards). A restore that fails on any process stops the run.
+    """
+    if coordinator.process_count == 1:
+        return load_newest_whole(checkpoints, trainer, candidates, log)
+    chosen = -1
+    if coordinator.process_index == 0:
+        for candidate in candidates:
+            problem = checkpoints.verify(candidate)
+            if problem is None:
+                chosen = candidate.step
+                break
+            log.warning(logs.CHECKPOINT_FALLBACK, step=candidate.step, path=str(candidate.path), problem=problem)
+            candidate.path.rename(candidate.path.with_name(f"corrupt-{candidate.path.name}"))
+    chosen = int(coordinator.from_primary(str(chosen).encode(), "the checkpoint to resume from").decode())
+    if chosen < 0:
+        return None
+    checkpoint = next(c for c in checkpoints.all() if c.step == chosen)
+    state = checkpoint.read_state()
+    trainer.restore(checkpoint.model_dir)
+    coordinator.barrier(f"restored checkpoint {chosen}")
+    return checkpoint, state
+
+
+def own_stream(state: Mapping[str, object], process_index: int) -> Mapping[str, object]:
+    """This process's stream cursor from a checkpoint's state (every process's is saved; one process: "stream")."""
+    streams = state.get("streams")
+    if isinstance(streams, list) and process_index < len(streams):
+        return as_mapping(streams[process_index])
+    return as_mapping(state["stream"])

@@ -6,6 +6,10 @@ Every training step (one batch drawn from the mixture stream) goes through the s
     apply the action before the next batch is drawn: new mixture in the stream OR new reward list
     one line in metrics.jsonl, exporter update, structured log events, status.json, operator acks
 
+With several processes (multi-controller JAX) each runs this loop; at every boundary they agree on
+the step, the batch and a stop, process 0 decides and the others apply its decision, and only
+process 0 writes the run directory's logs, status, acks and serves metrics (agreement.py).
+
 The trainer draws batch k+1 only after it has scored batch k, so that draw is the step boundary
 (docs/design.md, "The step boundary"; boundary.py). Training runs in segments that end at checkpoint
 and evaluation steps (docs/design.md, "Why training runs in segments"); at the end of a segment
@@ -26,7 +30,8 @@ from typing import Any
 from autocurriculum import control, controller, logs, runlog
 from autocurriculum.checkpoint import CheckpointError, CheckpointStore
 from autocurriculum.completion_samples import COMPLETIONS_FILE, CompletionSamples
-from autocurriculum.daemon import lifecycle, resume
+from autocurriculum.coordination import Coordinator, SingleProcess
+from autocurriculum.daemon import agreement, lifecycle, resume
 from autocurriculum.daemon.boundary import StepObservations, apply_action
 from autocurriculum.daemon.figures_log import FiguresLog
 from autocurriculum.daemon.reporting import progress_line, summary_lines, transition_record, write_status
@@ -37,11 +42,11 @@ from autocurriculum.exits import (
     EX_OK,
     EX_SOFTWARE,
     EX_TEMPFAIL,
+    BadSetting,
     RefusedInput,
-    refusal_exit_code,
 )
 from autocurriculum.observation import StepObservation, summarize
-from autocurriculum.policy import Plan, Policy, PolicyError, expand_plan, policy_exit_code
+from autocurriculum.policy import Plan, Policy, expand_plan
 from autocurriculum.trainer import Batch
 from autocurriculum.wiring import TrainerBackend, build_run, structlog_events
 
@@ -54,8 +59,13 @@ class Daemon:
     """
 
     def __init__(self, policy: Policy, run_dir: Path, *, resume: bool, max_steps: int | None = None,
-                 overrides: Sequence[str] = (), backend: TrainerBackend | None = None) -> None:
+                 overrides: Sequence[str] = (), backend: TrainerBackend | None = None,
+                 coordinator: Coordinator | None = None) -> None:
         self.policy = policy
+        self.coordinator: Coordinator = coordinator or SingleProcess()
+        self.primary = self.coordinator.process_index == 0  # the one process with side effects
+        self.together = self.coordinator.process_count > 1
+        self._agreed_stop = False  # several processes: a stop all of them agreed on, at the same step
         self.overrides = list(overrides)
         self.plan: Plan = expand_plan(policy)
         self.run_dir = run_dir
@@ -86,7 +96,10 @@ class Daemon:
     # ------------------------------------------------------------------ lifecycle
 
     def run(self, *, handle_signals: bool = False) -> int:
-        """The whole run; the exit code (exits.py). Holds the run directory's pidfile throughout."""
+        """The whole run; the exit code (exits.py). Holds the run directory's pidfile throughout (process 0)."""
+        if not self.primary:  # process 0 holds the run directory; this one writes only processes/N.log
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            return self._run_locked(handle_signals)
         lifecycle.prepare_run_dir(self.run_dir)
         try:
             pidfile = control.acquire_pidfile(self.run_dir, woken_by_signal=handle_signals)
@@ -108,11 +121,11 @@ class Daemon:
 
         from autocurriculum import exporter
 
-        self.inbox = control.ControlInbox(self.run_dir, self.log)
+        self.inbox = control.ControlInbox(self.run_dir, self.log) if self.primary else None
         self.registry = CollectorRegistry()
         self.exporter = exporter.Exporter(self.registry, self.policy, self.plan)
         server = None
-        if self.policy.metrics.port:
+        if self.policy.metrics.port and self.primary:
             try:
                 server = exporter.serve(self.registry, self.policy.metrics.bind, self.policy.metrics.port)
             except (exporter.PortInUse, exporter.MetricsServerError) as error:
@@ -124,11 +137,13 @@ class Daemon:
                 self._signals = lifecycle.StopSignals(self.stop_requested, self.inbox)
                 self._signals.install()
             self.log.info(logs.RUN_STARTED, policy=self.policy.file, run_dir=str(self.run_dir), resume=self.resume,
-                          plan_steps=len(self.plan), pid=os.getpid())
+                          plan_steps=len(self.plan), pid=os.getpid(),
+                          **agreement.role_fields(self.coordinator))
             try:
+                agreement.check_same_policy(self.coordinator, self.policy)
                 self._build()
             except (RefusedInput, FileNotFoundError, ValueError) as error:
-                return self._refuse(error)
+                return lifecycle.refuse(error, self.policy.file, self.log)
             code = self._train()
             for line in summary_lines(self.step, self.plan, self.state.plan_step, self.done, self.phase_steps,
                                       self.transitions):
@@ -138,23 +153,6 @@ class Daemon:
             if server is not None:
                 server.shutdown()
 
-    def _refuse(self, error: BaseException) -> int:
-        """One line on stderr for input the run cannot use, and the exit code of its kind (exits.py).
-
-        A setting is named with its policy file (the message names the TOML path and the value); a
-        data file's message names that file, its line and field.
-        """
-        text = " ".join(str(error).split()) or type(error).__name__
-        if isinstance(error, PolicyError):  # a user's reward function: its message names the file already
-            code = policy_exit_code(error)
-        else:
-            code = refusal_exit_code(error)
-            if code == EX_CONFIG:
-                text = f"{self.policy.file}: {text}"
-        self.log.error(logs.RUN_REFUSED, reason=text, exit_code=code)
-        print(f"autocurriculum: {text}", file=sys.stderr, flush=True)
-        return code
-
     def _ensure_signal_handlers(self) -> None:
         if self._signals is not None:
             self._signals.ensure()
@@ -162,19 +160,29 @@ class Daemon:
     # ------------------------------------------------------------------ setup and resume
 
     def _build(self) -> None:
+        if self.together and self.policy.eval.every:
+            raise BadSetting(f"eval.every = {self.policy.eval.every}: held-out evaluation during a multi-process "
+                             "run is not supported yet; set eval.every = 0 and run `autocurriculum eval` after it")
         parts = build_run(self.policy, plan=self.plan, log=structlog_events(self.log),
                           on_batch=self.observations.on_batch, backend=self.backend,
                           on_texts=self.observations.on_texts)
         self.library, self.stream, self.dispatcher, self.trainer = parts.library, parts.stream, parts.dispatcher, parts.trainer
         self.state = controller.initial_state(self.plan)
-        self.checkpoints = CheckpointStore(self.run_dir, self.policy.run.keep_checkpoints)
+        owner = int(self.coordinator.from_primary(str(os.getpid()).encode(), "process 0's pid").decode())
+        self.checkpoints = CheckpointStore(self.run_dir, self.policy.run.keep_checkpoints, self.coordinator, owner)
+        self.process_log = agreement.ProcessLog(self.run_dir, self.coordinator.process_index)
         self.figures = FiguresLog(self.policy, self.plan, self.run_dir, self.log)  # TensorBoard, when asked for
-        self.figures.prepare()
+        if self.primary:  # process 0 alone writes event files, as it alone writes the run directory's logs
+            self.figures.prepare()
         if self.resume:
             self._restore()
-        else:
+        elif self.primary:
             self._start_fresh()
-        self.figures.open(self.trainer, first_step=self.step + 1)
+        if self.primary:
+            self.figures.open(self.trainer, first_step=self.step + 1)
+        if self.together:
+            self.process_log.start(self.step)
+            self.coordinator.barrier("the run directory is ready")
         self._ensure_signal_handlers()
 
     def _start_fresh(self) -> None:
@@ -182,7 +190,11 @@ class Daemon:
         (self.run_dir / COMPLETIONS_FILE).unlink(missing_ok=True)
 
     def _restore(self) -> None:
-        loaded = resume.load_newest_whole(self.checkpoints, self.trainer, self.checkpoints.all(), self.log)
+        loaded = resume.load_agreed(self.checkpoints, self.trainer, self.checkpoints.all(), self.log, self.coordinator)
+        if not self.primary:  # process 0 keeps the logs and the checkpoints in order
+            if loaded is not None:
+                self._resume_from(*loaded)
+            return
         if loaded is None:
             if resume.has_damaged_checkpoints(self.run_dir, self.checkpoints):
                 self.log.warning(logs.CHECKPOINT_FALLBACK, step=0, path=str(self.run_dir),
@@ -193,17 +205,23 @@ class Daemon:
             resume.truncate_logs(self.run_dir, 0)
             self.samples.restore(self.run_dir, 0)
             return
-        point = resume.resume_point(*loaded)
-        self.step, self.state, self.phase_steps = point.step, point.controller, point.phase_steps
-        self.stream.restore(point.stream)
+        point = self._resume_from(*loaded)
         current = self.plan[self.state.plan_step]
-        self.stream.set_mixture(current.mixture)
-        self.trainer.set_reward_fns(self.dispatcher.reward_fns(current.rewards))
         discarded, self.transitions = resume.truncate_logs(self.run_dir, self.step)
         self.samples.restore(self.run_dir, self.step)
         self.checkpoints.discard_after(self.step)
         self.log.info(logs.RUN_RESUMED, step=self.step, plan_step=self.state.plan_step, phase=current.phase,
                       checkpoint=str(point.checkpoint.path), discarded_log_lines=discarded)
+
+    def _resume_from(self, checkpoint: Any, state: dict[str, object]) -> resume.ResumePoint:
+        """Step, controller state, this process's stream cursor, mixture and rewards from a checkpoint."""
+        point = resume.resume_point(checkpoint, state)
+        self.step, self.state, self.phase_steps = point.step, point.controller, point.phase_steps
+        self.stream.restore(resume.own_stream(state, self.coordinator.process_index))
+        current = self.plan[self.state.plan_step]
+        self.stream.set_mixture(current.mixture)
+        self.trainer.set_reward_fns(self.dispatcher.reward_fns(current.rewards))
+        return point
 
     # ------------------------------------------------------------------ training
 
@@ -228,7 +246,7 @@ class Daemon:
                 self._evaluate()
         if self.failed:
             exit_code = EX_SOFTWARE
-        if self.policy.metrics.report_every:  # the last word of the run, in the page a browser tab shows
+        if self.policy.metrics.report_every and self.primary:  # the last word of the run, in the page a browser tab shows
             if self._reporter is not None:
                 self._reporter.join()
             self._write_report()
@@ -240,7 +258,11 @@ class Daemon:
 
     def _over(self) -> bool:
         """The run ends: the curriculum is done, a stop was asked for, or max_steps was reached."""
-        return self.done or self.stop_requested.is_set() or self.step >= self.max_steps
+        return self.done or self._stopping() or self.step >= self.max_steps
+
+    def _stopping(self) -> bool:
+        """A stop is due: asked for (one process), or agreed by all at the last boundary (several)."""
+        return self._agreed_stop if self.together else self.stop_requested.is_set()
 
     def _segment(self, end: int) -> Iterator[Batch]:
         """Yield batches up to step `end`, closing each step's books when the next is asked for."""
@@ -255,7 +277,7 @@ class Daemon:
                                        error=f"{type(error).__name__}: {error}")
                     self.failed = True
                     self.stop_requested.set()
-            if self.done or self.stop_requested.is_set() or self.step >= end or self._restore_before is not None:
+            if self.done or self._stopping() or self.step >= end or self._restore_before is not None:
                 return
             items = self.stream.next_batch(batch_size)
             self.step += 1
@@ -276,10 +298,18 @@ class Daemon:
         started = time.perf_counter()
         records, dispatch_seconds = self.observations.take()
         observation = summarize(self.step, records, self.policy.training.generations_per_prompt)
-        requests = self.inbox.pending(after_seq=self.state.last_request_seq)
+        requests = self.inbox.pending(after_seq=self.state.last_request_seq) if self.inbox is not None else []
         evaluation, self._pending_eval = self._pending_eval, None
         before = self.plan[self.state.plan_step]
-        decision = controller.decide(self.policy, self.plan, self.state, observation, requests, evaluation)
+        if self.together:
+            decision = self._decide_together(observation, requests, evaluation)
+            if not self.primary:  # what process 0 records, this one only applies (and logs in processes/N.log)
+                self.state = decision.state
+                self._apply(decision)
+                self.phase_steps[before.phase] = self.phase_steps.get(before.phase, 0) + 1
+                return
+        else:
+            decision = controller.decide(self.policy, self.plan, self.state, observation, requests, evaluation)
         self.state = decision.state
         after = self.plan[self.state.plan_step]
         self._apply(decision)
@@ -309,6 +339,7 @@ class Daemon:
         runlog.append_line(self.run_dir / runlog.METRICS_LOG, record)
         self.figures.step(record, len(self.transitions))
         for result in decision.operator_results:  # acknowledged once the line that records them is written
+            assert self.inbox is not None  # process 0 read the requests
             self.inbox.acknowledge(result.seq, result.result, result.message)
             self.log.info(logs.OVERRIDE_APPLIED, seq=result.seq, command=result.command, result=result.result,
                           message=result.message, step=self.step)
@@ -323,6 +354,16 @@ class Daemon:
             self._reporter.start()
         self.exporter.boundary_finished(time.perf_counter() - recorded)
 
+    def _decide_together(self, observation: StepObservation, requests: Sequence[control.OperatorRequest],
+                         evaluation: StepObservation | None) -> controller.Decision:
+        """Agree on the step and a stop, decide on process 0, take its decision everywhere, log it here."""
+        decision, stop = agreement.decide_together(
+            self.coordinator, self.step, self._batch_ids, observation, self.stop_requested.is_set(),
+            lambda: controller.decide(self.policy, self.plan, self.state, observation, requests, evaluation),
+            self.process_log)
+        self._agreed_stop = self._agreed_stop or stop
+        return decision
+
     def _apply(self, decision: controller.Decision) -> None:
         applied = apply_action(decision, self.plan, self.stream, self.trainer, self.dispatcher)
         self.done = self.done or applied.done
@@ -334,6 +375,8 @@ class Daemon:
     def _checkpoint(self) -> bool:
         started = time.monotonic()
         state = resume.checkpoint_state(self.step, self.state, self.stream.state(), self.phase_steps, self.policy.file)
+        if self.together:  # every process's cursor (they draw the same batches; a resume restores each its own)
+            state["streams"] = agreement.stream_cursors(self.coordinator, self.stream.state())
         try:
             checkpoint = self.checkpoints.save(self.step, state, self.trainer.save)
         except CheckpointError as error:
@@ -354,8 +397,8 @@ class Daemon:
         """
         before, self._restore_before = self._restore_before, None
         assert before is not None
-        loaded = resume.load_newest_whole(self.checkpoints, self.trainer,
-                                          (c for c in self.checkpoints.all() if c.step < before), self.log)
+        loaded = resume.load_agreed(self.checkpoints, self.trainer,
+                                    (c for c in self.checkpoints.all() if c.step < before), self.log, self.coordinator)
         if loaded is None:
             self.log.error(logs.ALERT, alert="restore_unavailable", step=self.step,
                            error=f"no whole checkpoint before step {before}: training goes on from the collapsed weights")

@@ -32,7 +32,7 @@ def configure_jax(cache_dir: Path | None) -> None:
 
 
 def make_mesh(fsdp: int, tp: int) -> jax.sharding.Mesh:
-    """A ('fsdp', 'tp') mesh over the first fsdp*tp devices.
+    """A ('fsdp', 'tp') mesh over the first fsdp*tp devices (all of them, in a multi-process run).
 
     `jax.make_mesh` in jax 0.10 builds Explicit axes and Tunix's sampler then fails with a
     ShardingTypeError on the embedding gather (docs/design.md, "Facts the code relies on"); a plain
@@ -43,6 +43,13 @@ def make_mesh(fsdp: int, tp: int) -> jax.sharding.Mesh:
 
     needed = fsdp * tp
     devices = jax.devices()
+    if jax.process_count() > 1 and needed != len(devices):
+        # a process without a device in the mesh could not feed or hold its part of the program
+        raise BadSetting(
+            f"training.mesh asks for fsdp={fsdp} x tp={tp} = {needed} devices but this run's "
+            f"{jax.process_count()} processes have {len(devices)} ({jax.local_device_count()} each): "
+            f"with several processes the mesh must span all of their devices"
+        )
     if len(devices) < needed:
         raise BadSetting(
             f"training.mesh asks for fsdp={fsdp} x tp={tp} = {needed} devices but JAX sees "

@@ -17,7 +17,8 @@
 - `[training]`'s knobs go to the Tunix objects that own them, under Tunix's names: the optimizer
   (optimizer.py) to RLTrainingConfig's `actor_optimizer`, with its micro-batch sizes; `num_iterations`
   and `epsilon` to GRPOConfig; `top_k` to RolloutConfig (and to evaluation's sampler).
-- `save(dir)` / `restore(dir)`: the trainable parameters and the optimizer state through Orbax.
+- `save(dir)` / `restore(dir)`: the trainable parameters and the optimizer state through Orbax; in a
+  multi-process run every process calls both on the same (shared) directory, as Orbax requires.
 - TensorBoard: Tunix's metrics logger is given one backend (autocurriculum.tensorboard_log), created with the
   session and silent until the daemon `open_metrics_log`s it with the run's directory and first step;
   Tunix's loss, rewards and lengths and the daemon's `log_figures` then go to the same event files.
@@ -348,11 +349,26 @@ class GrpoSession:
         checkpointer.save(directory.absolute(), self._checkpoint_tree())
         checkpointer.wait_until_finished()
         checkpointer.close()
-        (directory / TRAIN_FIGURES_FILE).write_text(json.dumps(self._train_figures()), encoding="utf-8")
+        if jax.process_index() == 0:  # several processes: Orbax writes every process's shards, one of us the rest
+            (directory / TRAIN_FIGURES_FILE).write_text(json.dumps(self._train_figures()), encoding="utf-8")
+
+    def _restore_target(self, leaf: Any) -> Any:
+        """Where a checkpointed array goes back to: where it is now, or replicated on the mesh.
+
+        Why: before the first update the optimizer's state (its step count, say) sits on one local
+        device, uncommitted, and Tunix shards it onto the mesh when training starts; restored there it
+        would be committed to that device, and with a mesh spanning several processes Tunix's
+        sharding of it fails ("Received incompatible devices for jitted computation", measured).
+        """
+        struct = ocp.utils.to_shape_dtype_struct(leaf)
+        if isinstance(struct, jax.ShapeDtypeStruct) and not isinstance(struct.sharding, jax.sharding.NamedSharding):
+            replicated = jax.sharding.NamedSharding(self.bundle.mesh, jax.sharding.PartitionSpec())
+            return jax.ShapeDtypeStruct(struct.shape, struct.dtype, sharding=replicated)
+        return struct
 
     def restore(self, directory: Path) -> None:
         target = self._checkpoint_tree()
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        abstract = jax.tree.map(self._restore_target, target)
         checkpointer = ocp.StandardCheckpointer()
         restored = checkpointer.restore(directory.absolute(), abstract)
         checkpointer.close()

@@ -25,7 +25,8 @@ from .conftest import REPO
 
 pytestmark = pytest.mark.slow
 BOUND = 30  # max_steps of the two-process run, which a SIGTERM ends sooner
-TWO = ("training.mesh.fsdp=2", "run.checkpoint_every=5", "eval.every=0")
+EVAL = ("eval.every=5", "eval.items_per_domain=8")  # held-out evaluation every 5 steps, on 8 items
+TWO = ("training.mesh.fsdp=2", "run.checkpoint_every=5", *EVAL)
 
 
 def start_processes(run_dir: Path, *sets: str, resume: bool = False, count: int = 2,
@@ -138,7 +139,7 @@ def test_two_processes_record_what_one_process_does_on_the_same_global_batch(two
     run_dir, _, _ = two_processes
     single = tmp_path / "single"
     steps = steps_of(run_dir)
-    process = dp.start(single, f"run.max_steps={steps}", "run.checkpoint_every=5", "eval.every=0")
+    process = dp.start(single, f"run.max_steps={steps}", "run.checkpoint_every=5", *EVAL)
     assert dp.finish(process) == 0, dp.log_of(single)
     ones, twos = dp.lines(single / "metrics.jsonl"), dp.lines(run_dir / "metrics.jsonl")
     assert len(ones) == len(twos) == steps
@@ -150,6 +151,11 @@ def test_two_processes_record_what_one_process_does_on_the_same_global_batch(two
     transitions = [t for t in dp.lines(run_dir / "transitions.jsonl") if t["action"] not in ("hold", "resume")]
     assert transitions == dp.lines(single / "transitions.jsonl")  # but for the operator's hold and resume
     assert any(t["reason"] == "criteria_and_plateau" for t in transitions)
+    # held-out evaluation: every process generates, process 0 alone writes eval.jsonl, once per eval step,
+    # with the figures a single process computes on the same checkpointed weights
+    evaluations, single_evaluations = dp.lines(run_dir / "eval.jsonl"), dp.lines(single / "eval.jsonl")
+    assert [e["step"] for e in evaluations] == list(range(5, steps + 1, 5))
+    assert [(e["greedy"], e["sampled"]) for e in evaluations] == [(e["greedy"], e["sampled"]) for e in single_evaluations]
 
 
 def test_a_killed_process_stops_its_peer_and_both_resume(tmp_path: Path) -> None:

@@ -48,16 +48,19 @@ def evaluate_items(trainer: Trainer, dispatcher: RewardDispatcher, items: Sequen
 
 
 def evaluate_session(trainer: Trainer, dispatcher: RewardDispatcher, items: Sequence[Item], *, temperature: float,
-                     step: int, run_dir: Path, log: Any) -> StepObservation:
+                     step: int, run_dir: Path, log: Any, record: bool = True) -> StepObservation:
     """Evaluate the trainer's actor on `items`; log both decodings to eval.jsonl and `log`; return the greedy figures.
 
     `temperature` is the training temperature (the sampled decoding); `log` is a structlog logger.
+    `record` False: figures only, no eval.jsonl line (every process of a multi-process run generates,
+    since generation is a collective over the mesh; process 0 alone writes the run directory).
     """
     greedy, _ = evaluate_items(trainer, dispatcher, items, 0.0, step)
     sampled, _ = evaluate_items(trainer, dispatcher, items, temperature, step)
-    runlog.append_line(run_dir / runlog.EVAL_LOG, {
-        "step": step, "items": len(items), "greedy": greedy.to_json(), "sampled": sampled.to_json(),
-    })
+    if record:
+        runlog.append_line(run_dir / runlog.EVAL_LOG, {
+            "step": step, "items": len(items), "greedy": greedy.to_json(), "sampled": sampled.to_json(),
+        })
     log.info(logs.EVALUATED, step=step, items=len(items),
              greedy={k: round(v, 4) for k, v in greedy.metrics.items()},
              sampled={k: round(v, 4) for k, v in sampled.metrics.items()})

@@ -42,7 +42,6 @@ from autocurriculum.exits import (
     EX_OK,
     EX_SOFTWARE,
     EX_TEMPFAIL,
-    BadSetting,
     RefusedInput,
 )
 from autocurriculum.observation import StepObservation, summarize
@@ -160,9 +159,6 @@ class Daemon:
     # ------------------------------------------------------------------ setup and resume
 
     def _build(self) -> None:
-        if self.together and self.policy.eval.every:
-            raise BadSetting(f"eval.every = {self.policy.eval.every}: held-out evaluation during a multi-process "
-                             "run is not supported yet; set eval.every = 0 and run `autocurriculum eval` after it")
         parts = build_run(self.policy, plan=self.plan, log=structlog_events(self.log),
                           on_batch=self.observations.on_batch, backend=self.backend,
                           on_texts=self.observations.on_texts)
@@ -423,6 +419,7 @@ class Daemon:
         try:
             self._pending_eval = evaluation.evaluate_session(
                 self.trainer, self.dispatcher, self.library.heldout(), temperature=self.policy.training.temperature,
-                step=self.step, run_dir=self.run_dir, log=self.log)
+                step=self.step, run_dir=self.run_dir, log=self.log,
+                record=self.primary)  # every process generates (a collective), process 0 alone writes eval.jsonl
         except Exception as error:  # evaluation is a view on training, never a reason to stop it
             self.log.error(logs.ALERT, alert="evaluation_failed", step=self.step, error=f"{type(error).__name__}: {error}")

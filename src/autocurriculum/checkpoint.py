@@ -86,6 +86,13 @@ class CheckpointStore:
         self.coordinator: Coordinator = coordinator or SingleProcess()
         self.owner_pid = owner_pid if owner_pid is not None else os.getpid()  # process 0's: names the staging copy
 
+    def _final(self, step: int) -> Path:
+        return self.root / f"step_{step:08d}"
+
+    def _staging(self, step: int) -> Path:
+        """Where checkpoint `step` is written before its rename: named by process 0's pid (this one's alone)."""
+        return self.root / f".tmp-step_{step:08d}-{self.owner_pid}"
+
     def save(self, step: int, state: Mapping[str, object], save_model: Callable[[Path], None]) -> Checkpoint:
         """Write checkpoint `step` atomically; on any failure remove the partial copy and raise.
 
@@ -100,7 +107,7 @@ class CheckpointStore:
     def _save_together(self, step: int, state: Mapping[str, object],
                        save_model: Callable[[Path], None]) -> Checkpoint:
         coordinator, primary = self.coordinator, self.coordinator.process_index == 0
-        staging = self.root / f".tmp-step_{step:08d}-{self.owner_pid}"
+        staging = self._staging(step)
         if primary:
             self.root.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(staging, ignore_errors=True)
@@ -124,11 +131,11 @@ class CheckpointStore:
         failure = coordinator.from_primary(failure.encode(), f"checkpoint {step}: finish").decode()
         if failure:
             raise CheckpointError(failure)
-        return Checkpoint(step, self.root / f"step_{step:08d}")
+        return Checkpoint(step, self._final(step))
 
     def _finish(self, step: int, state: Mapping[str, object], staging: Path) -> None:
         """State, manifest, fsync, rename: the part after the model is written (process 0 alone)."""
-        final = self.root / f"step_{step:08d}"
+        final = self._final(step)
         try:
             (staging / STATE).write_text(json.dumps(state, sort_keys=True, allow_nan=False), encoding="utf-8")
             manifest = {
@@ -150,7 +157,7 @@ class CheckpointStore:
 
     def _save_alone(self, step: int, state: Mapping[str, object], save_model: Callable[[Path], None]) -> Checkpoint:
         self.root.mkdir(parents=True, exist_ok=True)
-        staging = self.root / f".tmp-step_{step:08d}-{os.getpid()}"
+        staging = self._staging(step)
         shutil.rmtree(staging, ignore_errors=True)
         try:
             staging.mkdir()
@@ -160,9 +167,9 @@ class CheckpointStore:
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 raise
             # Orbax reports a full disk as ValueError("OUT_OF_RANGE ... File too large"), not OSError
-            raise CheckpointError(f"could not write checkpoint {self.root / f'step_{step:08d}'}: {_cause(error)}") from error
+            raise CheckpointError(f"could not write checkpoint {self._final(step)}: {_cause(error)}") from error
         self._finish(step, state, staging)
-        return Checkpoint(step, self.root / f"step_{step:08d}")
+        return Checkpoint(step, self._final(step))
 
     def all(self) -> list[Checkpoint]:
         """Every checkpoint under a real name, newest first (whether it verifies or not)."""

@@ -66,9 +66,14 @@ def load_newest_whole(checkpoints: CheckpointStore, trainer: Trainer, candidates
                 return candidate, state
             except Exception as error:  # an Orbax or JSON failure on a verified copy: try older
                 problem = f"restore failed: {error}"
-        log.warning(logs.CHECKPOINT_FALLBACK, step=candidate.step, path=str(candidate.path), problem=problem)
-        candidate.path.rename(candidate.path.with_name(f"corrupt-{candidate.path.name}"))
+        _set_aside(candidate, problem, log)
     return None
+
+
+def _set_aside(candidate: Checkpoint, problem: str, log: Any) -> None:
+    """Log why `candidate` cannot be resumed from and rename it corrupt-*, so no later resume tries it again."""
+    log.warning(logs.CHECKPOINT_FALLBACK, step=candidate.step, path=str(candidate.path), problem=problem)
+    candidate.path.rename(candidate.path.with_name(f"corrupt-{candidate.path.name}"))
 
 
 def resume_point(checkpoint: Checkpoint, state: Mapping[str, object]) -> ResumePoint:
@@ -129,8 +134,7 @@ def load_agreed(checkpoints: CheckpointStore, trainer: Trainer, candidates: Iter
             if problem is None:
                 chosen = candidate.step
                 break
-            log.warning(logs.CHECKPOINT_FALLBACK, step=candidate.step, path=str(candidate.path), problem=problem)
-            candidate.path.rename(candidate.path.with_name(f"corrupt-{candidate.path.name}"))
+            _set_aside(candidate, problem, log)
     chosen = int(coordinator.from_primary(str(chosen).encode(), "the checkpoint to resume from").decode())
     if chosen < 0:
         return None
